@@ -1,0 +1,145 @@
+"""The ``jaxsim`` command line. Bad input prints ``error: <one line>`` and exits 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from jaxsim.errors import InputTextError, JaxsimError
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise InputTextError(f"cannot read {path}: {err.strerror}") from err
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise InputTextError(
+            f"{path} is not UTF-8 (bad byte at line {line}); re-save it as UTF-8, e.g. "
+            f"`iconv -f latin1 -t utf-8 {path}`"
+        ) from err
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise InputTextError(f"{path} has no non-empty lines")
+    return lines
+
+
+def _load(args: argparse.Namespace):
+    from jaxsim.model import load_model
+
+    return load_model(
+        args.model, pooling=getattr(args, "pooling", None), allow_pickle=args.allow_pickle,
+        weights_dir=args.weights_dir,
+    )
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    texts = _read_lines(args.input)
+    model = _load(args)
+    vectors = model.embed(texts, batch_size=args.batch_size)
+    np.save(args.out, vectors)
+    print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings to {args.out}")
+    return 0
+
+
+def cmd_similarity(args: argparse.Namespace) -> int:
+    model = _load(args)
+    print(f"{model.similarity(args.text_a, args.text_b):.6f}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    model = _load(args)
+    print(f"{model.name}: converted params cached at {model.cache_path}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import flax
+    import jax
+    import jaxlib
+
+    from jaxsim.convert.cache import default_weights_root
+    from jaxsim.convert.source import DEFAULT_MODEL_INSTALL, default_model_dir
+
+    print(f"jax {jax.__version__}, jaxlib {jaxlib.__version__}, flax {flax.__version__}")
+    print(f"devices: {jax.devices()}")
+    try:
+        print(f"default model: {default_model_dir()}")
+    except JaxsimError:
+        print(f"default model: missing — run `{DEFAULT_MODEL_INSTALL}`")
+    root = default_weights_root()
+    cached = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+    print(f"converted weights in {root}: {', '.join(cached) or 'none yet'}")
+    return 0
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None,
+                   help="local folder or cached hub id (default: embedded all-MiniLM-L6-v2)")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="read pytorch_model.bin checkpoints (can run code: trusted sources only)")
+    p.add_argument("--weights-dir", default=None, help="cache of converted params (default weights/)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jaxsim", description="Explain why a transformer finds two texts similar (JAX).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='example:\n  jaxsim explain "A man is playing a guitar." "A person plays an instrument."',
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser("embed", help="embed the lines of a text file", formatter_class=raw,
+                       epilog="example:\n  jaxsim embed --input sentences.txt --out emb.npy")
+    _add_model_args(p)
+    p.add_argument("--input", required=True, help="UTF-8 text file, one text per line")
+    p.add_argument("--out", required=True, help="output .npy file (f32[N, h])")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--pooling", choices=["cls", "mean", "qkv"], default=None)
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("similarity", help="cosine similarity of two texts", formatter_class=raw,
+                       epilog='example:\n  jaxsim similarity "A cat sits." "A cat is sitting."')
+    _add_model_args(p)
+    p.add_argument("text_a")
+    p.add_argument("text_b")
+    p.add_argument("--pooling", choices=["cls", "mean", "qkv"], default=None)
+    p.set_defaults(func=cmd_similarity)
+
+    p = sub.add_parser("convert", help="convert a HF checkpoint and cache it with orbax",
+                       formatter_class=raw, epilog="example:\n  jaxsim convert --model ./my-bert")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("doctor", help="versions, devices, default model and cached weights",
+                       formatter_class=raw, epilog="example:\n  jaxsim doctor")
+    p.set_defaults(func=cmd_doctor)
+
+    from jaxsim.explain.cli import add_explain_parser
+
+    add_explain_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.simplefilter("default")
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    try:
+        return args.func(args)
+    except JaxsimError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

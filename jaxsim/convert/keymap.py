@@ -1,0 +1,233 @@
+"""Hugging Face state-dict keys -> jaxsim params pytree, for BERT and GPT-Neo.
+
+A small regex table per architecture maps each checkpoint key to a params path and says
+whether the tensor is a ``Linear`` weight (stored ``(out, in)`` in PyTorch, so transposed).
+The expected shapes come from the config first (no arrays touched); every missing, unexpected
+or mis-shaped tensor is collected and reported once, with the full list.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsim.errors import WeightsError
+from jaxsim.models.config import BertConfig, GPTNeoConfig, ModelConfig
+
+Path = tuple[str | int, ...]
+
+#: Buffers and tensors jaxsim does not use (not errors when present).
+_IGNORED = re.compile(
+    r"(^|\.)(position_ids|token_type_ids|masked_bias)$|attn\.attention\.bias$|^lm_head\.|"
+    r"^cls\.|^pooler\.dense\.(weight|bias)$"
+)
+_PREFIXES = ("bert.", "transformer.", "model.")
+
+# (pattern, path template, is_linear_weight). ``{i}`` in a template is the layer index.
+_LN = r"(?P<p>weight|bias|gamma|beta)"
+_BERT_TABLE = [
+    (r"embeddings\.word_embeddings\.weight", ("embeddings", "word"), False),
+    (r"embeddings\.position_embeddings\.weight", ("embeddings", "position"), False),
+    (r"embeddings\.token_type_embeddings\.weight", ("embeddings", "token_type"), False),
+    (rf"embeddings\.LayerNorm\.{_LN}", ("embeddings", "ln", "{p}"), False),
+    (r"encoder\.layer\.(?P<i>\d+)\.attention\.self\.(?P<n>query|key|value)\.(?P<p>weight|bias)",
+     ("layers", "{i}", "attention", "{n}", "{p}"), True),
+    (r"encoder\.layer\.(?P<i>\d+)\.attention\.output\.dense\.(?P<p>weight|bias)",
+     ("layers", "{i}", "attention", "output", "{p}"), True),
+    (rf"encoder\.layer\.(?P<i>\d+)\.attention\.output\.LayerNorm\.{_LN}",
+     ("layers", "{i}", "attention", "ln", "{p}"), False),
+    (r"encoder\.layer\.(?P<i>\d+)\.intermediate\.dense\.(?P<p>weight|bias)",
+     ("layers", "{i}", "mlp", "intermediate", "{p}"), True),
+    (r"encoder\.layer\.(?P<i>\d+)\.output\.dense\.(?P<p>weight|bias)",
+     ("layers", "{i}", "mlp", "output", "{p}"), True),
+    (rf"encoder\.layer\.(?P<i>\d+)\.output\.LayerNorm\.{_LN}",
+     ("layers", "{i}", "mlp", "ln", "{p}"), False),
+]
+_BERT_HEAD_TABLE = [
+    (r"pooler\.dense\.(?P<p>weight|bias)", ("head", "pooler", "{p}"), True),
+    (r"classifier\.(?P<p>weight|bias)", ("head", "classifier", "{p}"), True),
+]
+_GPT_NEO_TABLE = [
+    (r"wte\.weight", ("embeddings", "word"), False),
+    (r"wpe\.weight", ("embeddings", "position"), False),
+    (rf"h\.(?P<i>\d+)\.(?P<n>ln_1|ln_2)\.{_LN}", ("layers", "{i}", "{n}", "{p}"), False),
+    (r"h\.(?P<i>\d+)\.attn\.attention\.(?P<n>q|k|v)_proj\.weight",
+     ("layers", "{i}", "attention", "{n}", "kernel"), True),
+    (r"h\.(?P<i>\d+)\.attn\.attention\.out_proj\.(?P<p>weight|bias)",
+     ("layers", "{i}", "attention", "output", "{p}"), True),
+    (r"h\.(?P<i>\d+)\.mlp\.(?P<n>c_fc|c_proj)\.(?P<p>weight|bias)",
+     ("layers", "{i}", "mlp", "{n}", "{p}"), True),
+    (rf"ln_f\.{_LN}", ("ln_f", "{p}"), False),
+]
+_RENAME = {
+    "weight": "kernel", "gamma": "scale", "beta": "bias", "q": "query", "k": "key", "v": "value",
+    "c_fc": "fc", "c_proj": "proj",
+}
+
+
+def _dense(n_in: int, n_out: int, bias: bool = True) -> dict:
+    return {"kernel": (n_in, n_out), "bias": (n_out,)} if bias else {"kernel": (n_in, n_out)}
+
+
+def _ln(d: int) -> dict:
+    return {"scale": (d,), "bias": (d,)}
+
+
+def expected_shapes(config: ModelConfig) -> dict:
+    """The params pytree with shape tuples at the leaves, from the config alone."""
+    d, f = config.hidden_size, config.intermediate_size
+    if isinstance(config, BertConfig):
+        layer = {
+            "attention": {**{n: _dense(d, d) for n in ("query", "key", "value", "output")},
+                          "ln": _ln(d)},
+            "mlp": {"intermediate": _dense(d, f), "output": _dense(f, d), "ln": _ln(d)},
+        }
+        tree: dict = {
+            "embeddings": {
+                "word": (config.vocab_size, d),
+                "position": (config.max_position_embeddings, d),
+                "token_type": (config.type_vocab_size, d),
+                "ln": _ln(d),
+            },
+            "layers": tuple(layer for _ in range(config.num_layers)),
+        }
+        if config.num_labels is not None:
+            tree["head"] = {"pooler": _dense(d, d), "classifier": _dense(d, config.num_labels)}
+        return tree
+    assert isinstance(config, GPTNeoConfig)
+    layer = {
+        "ln_1": _ln(d),
+        "attention": {**{n: _dense(d, d, bias=False) for n in ("query", "key", "value")},
+                      "output": _dense(d, d)},
+        "ln_2": _ln(d),
+        "mlp": {"fc": _dense(d, f), "proj": _dense(f, d)},
+    }
+    return {
+        "embeddings": {"word": (config.vocab_size, d), "position": (config.max_position_embeddings, d)},
+        "layers": tuple(layer for _ in range(config.num_layers)),
+        "ln_f": _ln(d),
+    }
+
+
+def abstract_params(config: ModelConfig, dtype=jnp.float32) -> dict:
+    """``expected_shapes`` as ``jax.ShapeDtypeStruct`` leaves (for orbax restore targets)."""
+    return jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(s, dtype), expected_shapes(config),
+        is_leaf=lambda x: isinstance(x, tuple) and all(isinstance(i, int) for i in x),
+    )
+
+
+def _table(config: ModelConfig) -> list:
+    if isinstance(config, BertConfig):
+        return _BERT_TABLE + (_BERT_HEAD_TABLE if config.num_labels is not None else [])
+    return _GPT_NEO_TABLE
+
+
+def _lookup(tree: dict, path: Path):
+    node = tree
+    for part in path:
+        node = node[part]
+    return node
+
+
+def _flatten(tree, prefix: Path = ()) -> dict[Path, tuple[int, ...]]:
+    if isinstance(tree, dict):
+        out: dict = {}
+        for k, v in tree.items():
+            out.update(_flatten(v, prefix + (k,)))
+        return out
+    if isinstance(tree, tuple) and tree and not isinstance(tree[0], int):
+        out = {}
+        for i, v in enumerate(tree):
+            out.update(_flatten(v, prefix + (i,)))
+        return out
+    return {prefix: tree}
+
+
+def _unflatten(flat: dict[Path, np.ndarray], skeleton):
+    def build(node, prefix: Path):
+        if isinstance(node, dict):
+            return {k: build(v, prefix + (k,)) for k, v in node.items()}
+        if isinstance(node, tuple) and node and not isinstance(node[0], int):
+            return tuple(build(v, prefix + (i,)) for i, v in enumerate(node))
+        return flat[prefix]
+    return build(skeleton, ())
+
+
+def _target_path(key: str, table: list) -> tuple[Path, bool] | None:
+    for pattern, template, linear in table:
+        m = re.fullmatch(pattern, key)
+        if m is None:
+            continue
+        groups = m.groupdict()
+        path: list[str | int] = []
+        for part in template:
+            if part.startswith("{"):
+                value = groups[part[1:-1]]
+                path.append(int(value) if part == "{i}" else _RENAME.get(value, value))
+            else:
+                path.append(part)
+        # LayerNorm "weight" is a scale, not a kernel.
+        if path[-1] == "kernel" and not linear:
+            path[-1] = "scale"
+        return tuple(path), linear
+    return None
+
+
+def _strip_prefix(key: str) -> str:
+    for prefix in _PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
+
+
+def convert_state_dict(
+    state: Mapping[str, np.ndarray], config: ModelConfig, source: str = "checkpoint"
+) -> dict:
+    """Map a HF state dict (numpy arrays) onto jaxsim params; fail once with every problem."""
+    skeleton = expected_shapes(config)
+    expected = _flatten(skeleton)
+    table = _table(config)
+    found: dict[Path, np.ndarray] = {}
+    unexpected, misshaped, not_finite = [], [], []
+    for raw_key, tensor in state.items():
+        key = _strip_prefix(raw_key)
+        target = _target_path(key, table)
+        if target is None:
+            if not _IGNORED.search(key):
+                unexpected.append(raw_key)
+            continue
+        path, linear = target
+        array = np.asarray(tensor, dtype=np.float32)
+        if linear and path[-1] == "kernel":
+            array = array.T
+        if path not in expected:
+            unexpected.append(raw_key)
+            continue
+        if array.shape != expected[path]:
+            misshaped.append(f"{raw_key}: {tuple(array.shape)} (expected {expected[path]})")
+            continue
+        if not np.isfinite(array).all():
+            not_finite.append(raw_key)
+        found[path] = array
+    missing = [".".join(map(str, p)) for p in expected if p not in found]
+    problems = []
+    if missing:
+        problems.append(f"missing {missing}")
+    if unexpected:
+        problems.append(f"unexpected {unexpected}")
+    if misshaped:
+        problems.append(f"mis-shaped {misshaped}")
+    if not_finite:
+        problems.append(f"NaN/inf values in {not_finite}")
+    if problems:
+        raise WeightsError(
+            f"{source} does not match the {config.arch} config: " + "; ".join(problems)
+            + " — re-export the checkpoint from the model it belongs to"
+        )
+    return jax.tree.map(jnp.asarray, _unflatten(found, skeleton))
+

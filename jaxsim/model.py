@@ -1,0 +1,133 @@
+"""``load_model`` and the ``Model`` bundle: params, config, tokenizer and pooling together.
+
+The bundle is a frozen record; every computation is a jitted pure function that takes the
+params as an *argument* (never a closed-over constant), compiled once per (batch, bucket).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsim.convert.cache import load_params
+from jaxsim.convert.source import ModelSource, resolve
+from jaxsim.errors import JaxsimError
+from jaxsim.models import Encoder, encoder_for
+from jaxsim.models.config import ModelConfig, load_config
+from jaxsim.models.ops import PLAIN_OPS
+from jaxsim.models.pooling import POOLINGS, init_qkv_params, pool
+from jaxsim.text import Encoded, TextTokenizer, batches_by_bucket, load_tokenizer
+
+Array = jax.Array
+
+
+@functools.partial(jax.jit, static_argnames=("config", "pooling"))
+def pooled_embeddings(
+    params: dict, pool_params: dict | None, ids: Array, type_ids: Array, mask: Array,
+    *, config: ModelConfig, pooling: str,
+) -> Array:
+    """``ids, type_ids: i32[B, n], mask: bool[B, n] -> f32[B, h]`` (un-normalised)."""
+    enc = encoder_for(config)
+    x = enc.embed(params, config, PLAIN_OPS, ids, type_ids)
+    hidden = enc.encode_embeddings(params, config, PLAIN_OPS, x, mask)
+    return pool(pooling, pool_params, PLAIN_OPS, hidden, mask)
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """A loaded model. ``params`` is the pytree; everything else is static metadata."""
+
+    name: str
+    config: ModelConfig
+    params: dict
+    tokenizer: TextTokenizer
+    pooling: str
+    normalize: bool
+    pool_params: dict | None = None
+    source: ModelSource | None = None
+    cache_path: Path | None = None
+
+    @property
+    def encoder(self) -> Encoder:
+        return encoder_for(self.config)
+
+    def with_pooling(self, pooling: str, pool_params: dict | None = None) -> Model:
+        """The same model with another pooling (``qkv`` gets fresh params unless given)."""
+        if pooling not in POOLINGS:
+            raise JaxsimError(f"unknown pooling {pooling!r}: choose one of {', '.join(POOLINGS)}")
+        if pooling == "qkv" and pool_params is None:
+            pool_params = init_qkv_params(self.config.hidden_size)
+        return dataclasses.replace(self, pooling=pooling, pool_params=pool_params)
+
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        """Tokenise (with the empty-text and truncation checks)."""
+        if isinstance(texts, str):
+            texts = [texts]
+        return [self.tokenizer.encode(t, what=f"text {i}") for i, t in enumerate(texts)]
+
+    def embed(
+        self, texts: Sequence[str], batch_size: int = 32, normalize: bool | None = None
+    ) -> np.ndarray:
+        """Pooled embeddings ``f32[N, h]``; L2-normalised if the model's pipeline says so
+        (sentence-transformers ``Normalize``) unless ``normalize`` overrides it."""
+        encoded = self.encode(texts)
+        out = np.zeros((len(encoded), self.config.hidden_size), np.float32)
+        for idx, batch in batches_by_bucket(
+            encoded, batch_size, self.tokenizer.max_length, self.tokenizer.pad_token_id
+        ):
+            vectors = pooled_embeddings(
+                self.params, self.pool_params, jnp.asarray(batch.ids),
+                jnp.asarray(batch.type_ids), jnp.asarray(batch.mask),
+                config=self.config, pooling=self.pooling,
+            )
+            out[idx] = np.asarray(vectors)[: len(idx)]
+        if self.normalize if normalize is None else normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
+        return out
+
+    def similarity(self, text_a: str, text_b: str) -> float:
+        """Cosine similarity of the two texts' pooled embeddings."""
+        a, b = self.embed([text_a, text_b], batch_size=2, normalize=True)
+        return float(a @ b)
+
+
+def load_model(
+    name_or_path: str | Path | None = None,
+    *,
+    pooling: str | None = None,
+    allow_pickle: bool = False,
+    weights_dir: str | Path | None = None,
+    use_cache: bool = True,
+    max_length: int | None = None,
+) -> Model:
+    """Load a model: the embedded all-MiniLM-L6-v2 by default, a local folder or a cached hub id.
+
+    pooling: ``cls | mean | qkv``; default = the sentence-transformers folder's pooling, else mean.
+    allow_pickle: read ``pytorch_model.bin`` checkpoints (they can run code; off by default).
+    weights_dir: where converted params are cached (default ``weights/``, see README).
+    """
+    source = resolve(name_or_path)
+    config = load_config(source.model_dir)
+    params, cache_path = load_params(
+        source, config, allow_pickle=allow_pickle,
+        weights_root=Path(weights_dir) if weights_dir else None, use_cache=use_cache,
+    )
+    limit = max_length or source.max_seq_length or config.max_position_embeddings
+    limit = min(limit, config.max_position_embeddings)
+    model = Model(
+        name=source.name, config=config, params=params,
+        tokenizer=load_tokenizer(source.model_dir, limit),
+        pooling=source.pooling or "mean", normalize=source.normalize, source=source,
+        cache_path=cache_path,
+    )
+    if pooling is not None and pooling != model.pooling:
+        model = model.with_pooling(pooling)
+    elif pooling == "qkv":
+        model = model.with_pooling("qkv")
+    return model

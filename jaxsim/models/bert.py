@@ -1,0 +1,70 @@
+"""Pure-functional BERT-family encoder (BERT, MiniLM, mBERT, sentence-transformers BERT).
+
+Reads top to bottom: embeddings -> L x (self-attention, add & norm, GELU MLP, add & norm).
+Every function takes the params pytree and the ``Ops`` explicitly; nothing is closed over.
+
+Params::
+
+    {"embeddings": {"word": f32[V, d], "position": f32[P, d], "token_type": f32[T, d],
+                    "ln": {"scale", "bias"}},
+     "layers": ({"attention": {"query", "key", "value", "output": dense, "ln": ln},
+                 "mlp": {"intermediate", "output": dense, "ln": ln}}, ...)}
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from jaxsim.models.config import BertConfig
+from jaxsim.models.layers import attention, dense, layer_norm, merge_heads, split_heads
+from jaxsim.models.ops import Ops
+
+Array = jax.Array
+Params = dict
+
+
+def embedding_sum(params: Params, config: BertConfig, ids: Array, token_types: Array) -> Array:
+    """Word + position + token-type embeddings before the LayerNorm: ``i32[B, n] -> f32[B, n, d]``."""
+    emb = params["embeddings"]
+    n = ids.shape[-1]
+    return emb["word"][ids] + emb["position"][jnp.arange(n)] + emb["token_type"][token_types]
+
+
+def embed(params: Params, config: BertConfig, ops: Ops, ids: Array, token_types: Array) -> Array:
+    """The embedding module's output (after its LayerNorm): the input BiLRP explains."""
+    return embedding_norm(params, config, ops, embedding_sum(params, config, ids, token_types))
+
+
+def embedding_norm(params: Params, config: BertConfig, ops: Ops, summed: Array) -> Array:
+    return layer_norm(ops, params["embeddings"]["ln"], summed, config.layer_norm_eps)
+
+
+def _layer(p: Params, config: BertConfig, ops: Ops, x: Array, allowed: Array) -> tuple[Array, Array]:
+    att = p["attention"]
+    q, k, v = (split_heads(dense(att[name], x), config.num_heads) for name in ("query", "key", "value"))
+    ctx, probs = attention(ops, q, k, v, allowed, 1.0 / math.sqrt(config.head_dim))
+    x = layer_norm(ops, att["ln"], dense(att["output"], merge_heads(ctx)) + x, config.layer_norm_eps)
+    mlp = p["mlp"]
+    hidden = ops.gelu(dense(mlp["intermediate"], x), config.gelu_approximate)
+    x = layer_norm(ops, mlp["ln"], dense(mlp["output"], hidden) + x, config.layer_norm_eps)
+    return x, probs
+
+
+def encode_embeddings_with_attention(
+    params: Params, config: BertConfig, ops: Ops, x: Array, mask: Array
+) -> tuple[Array, tuple[Array, ...]]:
+    """``x: f32[B, n, d]``, ``mask: bool[B, n]`` -> (last hidden f32[B, n, d], per-layer probs)."""
+    allowed = mask[:, None, None, :]  # every query may attend to every real key
+    probs_per_layer = []
+    for layer in params["layers"]:
+        x, probs = _layer(layer, config, ops, x, allowed)
+        probs_per_layer.append(probs)
+    return x, tuple(probs_per_layer)
+
+
+def encode_embeddings(params: Params, config: BertConfig, ops: Ops, x: Array, mask: Array) -> Array:
+    """Last hidden state ``f32[B, n, d]`` from the embedding output ``x``."""
+    return encode_embeddings_with_attention(params, config, ops, x, mask)[0]

@@ -1,0 +1,87 @@
+"""Pure-functional GPT-Neo used as an encoder (e.g. SGPT mean pooling).
+
+Differences from BERT that matter: pre-LayerNorm blocks, causal attention that alternates
+global and local (sliding window of ``window_size`` previous tokens) per ``attention_layers``,
+**no** 1/sqrt(d) scaling of the scores, tanh GELU, learned positions, a final ``ln_f``.
+
+Params::
+
+    {"embeddings": {"word": f32[V, d], "position": f32[P, d]},
+     "layers": ({"ln_1": ln, "attention": {"query", "key", "value" (no bias), "output": dense},
+                 "ln_2": ln, "mlp": {"fc", "proj": dense}}, ...),
+     "ln_f": ln}
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxsim.models.config import GPTNeoConfig
+from jaxsim.models.layers import attention, dense, layer_norm, merge_heads, split_heads
+from jaxsim.models.ops import Ops
+
+Array = jax.Array
+Params = dict
+
+
+def embedding_sum(params: Params, config: GPTNeoConfig, ids: Array, token_types: Array) -> Array:
+    """``wte[ids] + wpe[positions]``: ``i32[B, n] -> f32[B, n, d]``. token_types is ignored."""
+    del token_types
+    emb = params["embeddings"]
+    return emb["word"][ids] + emb["position"][jnp.arange(ids.shape[-1])]
+
+
+def embed(params: Params, config: GPTNeoConfig, ops: Ops, ids: Array, token_types: Array) -> Array:
+    """GPT-Neo has no embedding LayerNorm: the explained input is ``wte + wpe``."""
+    return embedding_sum(params, config, ids, token_types)
+
+
+def embedding_norm(params: Params, config: GPTNeoConfig, ops: Ops, summed: Array) -> Array:
+    return summed
+
+
+def causal_allowed(n: int, window: int | None) -> Array:
+    """``bool[n, n]`` (query, key): key <= query, and query - key < window for local layers."""
+    offset = jnp.arange(n)[:, None] - jnp.arange(n)[None, :]
+    allowed = offset >= 0
+    if window is not None:
+        allowed = allowed & (offset < window)
+    return allowed
+
+
+def _layer(
+    p: Params, config: GPTNeoConfig, ops: Ops, x: Array, allowed: Array
+) -> tuple[Array, Array]:
+    eps = config.layer_norm_eps
+    att = p["attention"]
+    h = layer_norm(ops, p["ln_1"], x, eps)
+    q, k, v = (split_heads(dense(att[name], h), config.num_heads) for name in ("query", "key", "value"))
+    ctx, probs = attention(ops, q, k, v, allowed, 1.0)  # GPT-Neo does not scale by 1/sqrt(d)
+    x = x + dense(att["output"], merge_heads(ctx))
+    h = layer_norm(ops, p["ln_2"], x, eps)
+    x = x + dense(p["mlp"]["proj"], ops.gelu(dense(p["mlp"]["fc"], h), config.gelu_approximate))
+    return x, probs
+
+
+def encode_embeddings_with_attention(
+    params: Params, config: GPTNeoConfig, ops: Ops, x: Array, mask: Array
+) -> tuple[Array, tuple[Array, ...]]:
+    """``x: f32[B, n, d]``, ``mask: bool[B, n]`` -> (``ln_f`` output f32[B, n, d], per-layer probs)."""
+    n = x.shape[1]
+    key_ok = mask[:, None, None, :]
+    allowed = {
+        "global": causal_allowed(n, None)[None, None] & key_ok,
+        "local": causal_allowed(n, config.window_size)[None, None] & key_ok,
+    }
+    probs_per_layer = []
+    for layer, kind in zip(params["layers"], config.attention_layers, strict=True):
+        x, probs = _layer(layer, config, ops, x, allowed[kind])
+        probs_per_layer.append(probs)
+    return layer_norm(ops, params["ln_f"], x, config.layer_norm_eps), tuple(probs_per_layer)
+
+
+def encode_embeddings(
+    params: Params, config: GPTNeoConfig, ops: Ops, x: Array, mask: Array
+) -> Array:
+    return encode_embeddings_with_attention(params, config, ops, x, mask)[0]

@@ -1,0 +1,54 @@
+"""Building blocks shared by the encoders: dense layers, head split/merge, masked attention.
+
+Params are plain dicts: a dense layer is ``{"kernel": f32[in, out], "bias": f32[out]}`` (bias
+optional), a LayerNorm ``{"scale": f32[d], "bias": f32[d]}``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxsim.models.ops import Ops
+
+Array = jax.Array
+Params = dict
+
+
+def dense(p: Params, x: Array) -> Array:
+    """``x: f32[..., in] -> f32[..., out]``."""
+    y = x @ p["kernel"]
+    if "bias" in p:
+        y = y + p["bias"]
+    return y
+
+
+def layer_norm(ops: Ops, p: Params, x: Array, eps: float) -> Array:
+    return ops.layer_norm(x, p["scale"], p["bias"], eps)
+
+
+def split_heads(x: Array, num_heads: int) -> Array:
+    """``f32[B, n, H*k] -> f32[B, H, n, k]``."""
+    b, n, d = x.shape
+    return x.reshape(b, n, num_heads, d // num_heads).transpose(0, 2, 1, 3)
+
+
+def merge_heads(x: Array) -> Array:
+    """``f32[B, H, n, k] -> f32[B, n, H*k]``."""
+    b, h, n, k = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(b, n, h * k)
+
+
+def attention(
+    ops: Ops, q: Array, k: Array, v: Array, allowed: Array, scale: float
+) -> tuple[Array, Array]:
+    """Masked multi-head attention.
+
+    q, k, v: f32[B, H, n, k]; allowed: bool[B, 1|H, n, n] (query, key).
+    Disallowed scores are set to ``finfo.min`` (not added), so a padded key gets a probability of
+    exactly 0 and therefore exactly zero relevance. Returns (out f32[B, H, n, k], probs).
+    """
+    scores = jnp.einsum("bhqd,bhkd->bhqk", q, k) * scale
+    scores = jnp.where(allowed, scores, jnp.finfo(scores.dtype).min)
+    probs = ops.softmax(scores)
+    return jnp.einsum("bhqk,bhkd->bhqd", probs, v), probs

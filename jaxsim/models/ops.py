@@ -1,0 +1,47 @@
+"""``Ops``: the nonlinearities the encoders call, as a value.
+
+Encoders never know which explainer runs them. Plain ``PLAIN_OPS`` reproduce Hugging Face;
+an LRP rule (``jaxsim.explain.rules``) is just another ``Ops`` value whose forward values are
+identical but whose derivatives differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+class Ops(NamedTuple):
+    """The swappable nonlinearities.
+
+    softmax:    attention probabilities, ``(scores: f32[..., q, k]) -> f32[..., q, k]``.
+    layer_norm: ``(x: f32[..., d], gamma: f32[d], beta: f32[d], eps: float) -> f32[..., d]``.
+    gelu:       ``(x, approximate: bool) -> x``; exact erf (BERT) or tanh (GPT-Neo).
+    """
+
+    softmax: Callable[[Array], Array]
+    layer_norm: Callable[[Array, Array, Array, float], Array]
+    gelu: Callable[[Array, bool], Array]
+
+
+def softmax(scores: Array) -> Array:
+    return jax.nn.softmax(scores, axis=-1)
+
+
+def layer_norm(x: Array, gamma: Array, beta: Array, eps: float) -> Array:
+    mean = x.mean(-1, keepdims=True)
+    var = jnp.square(x - mean).mean(-1, keepdims=True)
+    return (x - mean) * jax.lax.rsqrt(var + eps) * gamma + beta
+
+
+def gelu(x: Array, approximate: bool) -> Array:
+    # jax.nn.gelu defaults to the tanh approximation; BERT needs the exact erf form.
+    return jax.nn.gelu(x, approximate=approximate)
+
+
+PLAIN_OPS = Ops(softmax=softmax, layer_norm=layer_norm, gelu=gelu)

@@ -1,0 +1,88 @@
+"""Pooling of the last hidden state into one vector per text.
+
+- ``cls``:  the hidden state at position 0 (no pooler dense).
+- ``mean``: attention-masked mean over all non-pad tokens, [CLS]/[SEP] included
+  (sentence-transformers; the BiLRP reference code).
+- ``qkv``:  the BiLRP paper's "QKV pooling" (METHODS.md §1.7): ``k_t = W_k h_t + b_k``,
+  ``v_t = W_v h_t + b_v``, a learned query ``q`` (0 at init = mean of v over real tokens),
+  ``alpha = softmax_t(q.k_t / sqrt(d) + mask)``, ``phi = sum_t alpha_t v_t``. The attention
+  weights go through ``ops.softmax`` so the AH rule detaches them.
+- ``bti_mean``: BTI Eq. 1, mean over content tokens only (positions 1..q: no [CLS], [SEP], pad).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsim.models.layers import dense
+from jaxsim.models.ops import Ops
+
+Array = jax.Array
+PoolingName = Literal["cls", "mean", "qkv"]
+POOLINGS: tuple[str, ...] = ("cls", "mean", "qkv")
+
+
+def cls_pool(hidden: Array, mask: Array) -> Array:
+    """``hidden: f32[B, n, d] -> f32[B, d]``."""
+    del mask
+    return hidden[:, 0]
+
+
+def mean_pool(hidden: Array, mask: Array) -> Array:
+    """Masked mean over real tokens: ``f32[B, n, d], bool[B, n] -> f32[B, d]``."""
+    weights = mask.astype(hidden.dtype)
+    return (hidden * weights[..., None]).sum(1) / jnp.maximum(weights.sum(1, keepdims=True), 1e-9)
+
+
+def content_mask(mask: Array) -> Array:
+    """Real tokens minus the first ([CLS]) and the last real one ([SEP]): ``bool[B, n]``."""
+    n = mask.shape[-1]
+    length = mask.sum(-1, keepdims=True)
+    position = jnp.arange(n)[None, :]
+    return mask & (position >= 1) & (position < length - 1)
+
+
+def bti_mean_pool(hidden: Array, mask: Array) -> Array:
+    """BTI Eq. 1: ``F_p = (1/q) sum_{i=2}^{q+1} B(p)_i`` over content tokens only."""
+    return mean_pool(hidden, content_mask(mask))
+
+
+def init_qkv_params(d: int, seed: int = 0) -> dict:
+    """QKV pooling params: identity-ish key/value projections, zero query (= mean of v)."""
+    rng = np.random.default_rng(seed)
+    def _dense() -> dict:
+        return {
+            "kernel": jnp.asarray(np.eye(d) + 0.02 * rng.standard_normal((d, d)), jnp.float32),
+            "bias": jnp.zeros((d,), jnp.float32),
+        }
+    return {"key": _dense(), "value": _dense(), "query": jnp.zeros((d,), jnp.float32)}
+
+
+def qkv_pool(params: dict, ops: Ops, hidden: Array, mask: Array) -> Array:
+    """``f32[B, n, d] -> f32[B, d]`` (METHODS.md §1.7)."""
+    keys = dense(params["key"], hidden)
+    values = dense(params["value"], hidden)
+    scores = jnp.einsum("d,bnd->bn", params["query"], keys) / math.sqrt(hidden.shape[-1])
+    scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
+    alpha = ops.softmax(scores)
+    return jnp.einsum("bn,bnd->bd", alpha, values)
+
+
+def pool(
+    name: str, pool_params: dict | None, ops: Ops, hidden: Array, mask: Array
+) -> Array:
+    """Dispatch on the pooling name; ``pool_params`` is only used by ``qkv``."""
+    if name == "cls":
+        return cls_pool(hidden, mask)
+    if name == "mean":
+        return mean_pool(hidden, mask)
+    if name == "qkv":
+        if pool_params is None:
+            raise ValueError("qkv pooling needs its params (jaxsim.models.pooling.init_qkv_params)")
+        return qkv_pool(pool_params, ops, hidden, mask)
+    raise ValueError(f"unknown pooling {name!r}: choose one of {POOLINGS}")

@@ -1,0 +1,138 @@
+"""Tokenisation with the model's own fast tokenizer, padding and truncation set explicitly.
+
+Policy for long texts: **truncate with a warning** to the model maximum (sentence-transformers'
+``max_seq_length`` when the folder declares one, else the model's position count). Empty or
+whitespace-only text is refused with ``InputTextError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from jaxsim.errors import InputTextError, ModelNotFoundError
+from jaxsim.text.words import token_word_ids, word_spans
+
+
+class TruncationWarning(UserWarning):
+    """A text was longer than the model allows and was cut."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Encoded:
+    """One tokenised text (or text pair), unpadded.
+
+    ids, type_ids: i32[n]; tokens: the word pieces (specials included);
+    word_ids: i32[n] word index per piece (-1 for specials); words: the word strings;
+    segment: i32[n] 0 for text a, 1 for text b (pairs), -1 for specials.
+    """
+
+    text: str
+    ids: np.ndarray
+    type_ids: np.ndarray
+    tokens: list[str]
+    special: np.ndarray
+    word_ids: np.ndarray
+    words: list[str]
+    truncated: bool
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclasses.dataclass(frozen=True)
+class TextTokenizer:
+    """A fast tokenizer plus the model's maximum length."""
+
+    tokenizer: Tokenizer
+    max_length: int
+    mask_token_id: int | None
+    pad_token_id: int
+
+    def check_text(self, text: object, what: str = "text") -> str:
+        if not isinstance(text, str):
+            raise InputTextError(f"{what} must be a string, got {type(text).__name__}")
+        if not text.strip():
+            raise InputTextError(f"{what} is empty or whitespace-only: pass a non-empty string")
+        return text
+
+    def encode(self, text: str, what: str = "text") -> Encoded:
+        """``[CLS] text [SEP]`` (or the model's own template), truncated with a warning."""
+        text = self.check_text(text, what)
+        enc = self.tokenizer.encode(text)
+        truncated = bool(enc.overflowing)
+        if truncated:
+            warnings.warn(
+                f"{what} has more than {self.max_length} tokens and was truncated to "
+                f"{self.max_length} (the model maximum)", TruncationWarning, stacklevel=2,
+            )
+        special = np.asarray(enc.special_tokens_mask, dtype=bool)
+        spans = word_spans(text)
+        word_ids = token_word_ids(enc.offsets, list(special), spans)
+        return Encoded(
+            text=text,
+            ids=np.asarray(enc.ids, np.int32),
+            type_ids=np.asarray(enc.type_ids, np.int32),
+            tokens=list(enc.tokens),
+            special=special,
+            word_ids=word_ids,
+            words=[text[s:e] for s, e in spans],
+            truncated=truncated,
+        )
+
+    def encode_pair(self, text_a: str, text_b: str) -> tuple[Encoded, np.ndarray]:
+        """``[CLS] a [SEP] b [SEP]`` with token types 0/1, for cross-encoders.
+
+        Returns the encoding and ``segment`` i32[n] (0 for a's pieces, 1 for b's, -1 specials).
+        Word ids index ``words_a + words_b``.
+        """
+        text_a = self.check_text(text_a, "text a")
+        text_b = self.check_text(text_b, "text b")
+        enc = self.tokenizer.encode(text_a, text_b)
+        if enc.overflowing:
+            warnings.warn(
+                f"the pair has more than {self.max_length} tokens and was truncated "
+                "(longest text first)", TruncationWarning, stacklevel=2,
+            )
+        special = np.asarray(enc.special_tokens_mask, dtype=bool)
+        seq = np.asarray([-1 if s is None else s for s in enc.sequence_ids], np.int32)
+        segment = np.where(special, -1, seq).astype(np.int32)
+        spans_a, spans_b = word_spans(text_a), word_spans(text_b)
+        word_ids = np.full(len(enc.ids), -1, np.int32)
+        for part, spans, shift in ((0, spans_a, 0), (1, spans_b, len(spans_a))):
+            rows = np.flatnonzero(segment == part)
+            ids = token_word_ids([enc.offsets[t] for t in rows], [False] * len(rows), spans)
+            word_ids[rows] = np.where(ids >= 0, ids + shift, -1)
+        words = [text_a[s:e] for s, e in spans_a] + [text_b[s:e] for s, e in spans_b]
+        encoded = Encoded(
+            text=f"{text_a} [SEP] {text_b}", ids=np.asarray(enc.ids, np.int32),
+            type_ids=np.asarray(enc.type_ids, np.int32), tokens=list(enc.tokens), special=special,
+            word_ids=word_ids, words=words, truncated=bool(enc.overflowing),
+        )
+        return encoded, segment
+
+
+def load_tokenizer(model_dir: Path, max_length: int) -> TextTokenizer:
+    """The model's fast tokenizer with padding off and truncation at ``max_length``."""
+    path = Path(model_dir) / "tokenizer.json"
+    if path.is_file():
+        tokenizer = Tokenizer.from_file(str(path))
+    else:
+        try:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(model_dir), use_fast=True).backend_tokenizer
+        except Exception as err:
+            raise ModelNotFoundError(
+                f"{model_dir} has no usable tokenizer (tokenizer.json or vocab files): {err}"
+            ) from err
+    # tokenizer.json may carry its own settings (all-MiniLM-L6-v2 pads to 128): override them.
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=max_length)
+    mask_id = tokenizer.token_to_id("[MASK]")
+    pad_id = tokenizer.token_to_id("[PAD]")
+    return TextTokenizer(tokenizer, max_length, mask_id, 0 if pad_id is None else pad_id)
