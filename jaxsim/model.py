@@ -91,6 +91,18 @@ class Model:
             out /= np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
         return out
 
+    def explain(self, text_a: str, text_b: str, method: str = "bilrp", **options):
+        """Explain the pair's similarity (``jaxsim.explain.explain_pair``) -> PairExplanation."""
+        from jaxsim.explain import explain_pair
+
+        return explain_pair(self, text_a, text_b, method=method, **options)
+
+    def explain_pairs(self, pairs, method: str = "bilrp", batch_size: int = 8, **options):
+        """Explain many ``(text_a, text_b)`` pairs with a progress bar -> list[PairExplanation]."""
+        from jaxsim.explain import explain_pairs
+
+        return explain_pairs(self, pairs, method=method, batch_size=batch_size, **options)
+
     def similarity(self, text_a: str, text_b: str) -> float:
         """Cosine similarity of the two texts' pooled embeddings."""
         a, b = self.embed([text_a, text_b], batch_size=2, normalize=True)

@@ -1,0 +1,225 @@
+"""BiLRP second-order relevance, and the H×P and Embeddings baselines ([BiLRP] §3; METHODS.md §1).
+
+For the similarity ``y = <phi(a), phi(b)>`` of two pooled embeddings::
+
+    r_m(x)[t] = sum_d x[t, d] * d phi~_m(x) / d x[t, d]        # r(x): f32[h, n]
+    R[t, t']  = sum_m r_m(a)[t] * r_m(b)[t']                  # R = r(a)^T r(b): f32[n_a, n_b]
+
+where ``phi~`` is the encoder run with the LRP rules (``LRP_OPS``) and ``x`` the embedding
+module's output. ``r`` is the Jacobian of ``phi~`` contracted with ``x``, computed either
+
+- **reverse**: ``vmap`` over the ``h`` output dimensions of one ``vjp`` (h backward passes), or
+- **forward**: ``jvp`` with tangent ``x`` restricted to one token (n forward passes);
+
+``mode="auto"`` takes the one with fewer passes. Both are chunked with ``lax.map(batch_size=)``
+to bound memory. ``r`` depends on one text only, so a corpus computes it once per text.
+
+H×P is the same computation with the plain ``Ops`` (plain gradients), Embeddings is
+``(E_a E_b^T)^2`` on the embedding outputs.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsim.errors import JaxsimError
+from jaxsim.explain.result import PairExplanation
+from jaxsim.explain.rules import LRP_OPS
+from jaxsim.models import encoder_for
+from jaxsim.models.config import ModelConfig
+from jaxsim.models.ops import PLAIN_OPS, Ops
+from jaxsim.models.pooling import pool
+from jaxsim.text import Encoded, bucket_length, pad_batch
+
+Array = jax.Array
+Mode = Literal["auto", "forward", "reverse"]
+METHODS = ("bilrp", "hxp", "embedding")
+SIMILARITIES = ("dot", "cosine")
+MODES = ("auto", "forward", "reverse")
+EXPLAIN_INPUTS = ("embedding", "embedding_sum")
+
+
+def resolve_mode(mode: str, n_tokens: int, h: int) -> str:
+    """``auto`` -> the engine with fewer passes: forward costs n, reverse costs h."""
+    if mode not in MODES:
+        raise JaxsimError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)}")
+    if mode == "auto":
+        return "forward" if n_tokens <= h else "reverse"
+    return mode
+
+
+def default_chunk_size(mode: str, n_tokens: int, h: int) -> int:
+    """Passes per chunk: all of them for short texts, fewer for long ones (memory ~ chunk*n^2)."""
+    passes = n_tokens if mode == "forward" else h
+    return int(min(passes, max(8, 2**16 // n_tokens)))
+
+
+def _single_relevance(
+    params: dict, pool_params: dict | None, ids: Array, type_ids: Array, mask: Array, *,
+    config: ModelConfig, pooling: str, ops: Ops, mode: str, chunk_size: int, explain_input: str,
+) -> tuple[Array, Array]:
+    """One text: ``ids, type_ids: i32[n], mask: bool[n]`` -> (r f32[h, n], phi f32[h])."""
+    enc = encoder_for(config)
+    if explain_input == "embedding":
+        x = enc.embed(params, config, ops, ids[None], type_ids[None])[0]
+        def to_embedding(v):
+            return v
+    else:  # the raw embedding sum, before the embedding LayerNorm
+        x = enc.embedding_sum(params, config, ids[None], type_ids[None])[0]
+        def to_embedding(v):
+            return enc.embedding_norm(params, config, ops, v)
+
+    def phi(x: Array) -> Array:  # f32[n, d] -> f32[h]
+        hidden = enc.encode_embeddings(params, config, ops, to_embedding(x[None]), mask[None])
+        return pool(pooling, pool_params, ops, hidden, mask[None])[0]
+
+    n = x.shape[0]
+    if mode == "reverse":
+        y, pullback = jax.vjp(phi, x)
+        def row(cotangent):  # one output dimension m -> r_m f32[n]
+            return (pullback(cotangent)[0] * x).sum(-1)
+        r = jax.lax.map(row, jnp.eye(y.shape[0], dtype=x.dtype), batch_size=chunk_size)
+    else:
+        y = phi(x)
+        def column(t):  # one token t -> r[:, t] f32[h]
+            return jax.jvp(phi, (x,), (x * (jnp.arange(n) == t)[:, None],))[1]
+        r = jax.lax.map(column, jnp.arange(n), batch_size=chunk_size).T
+    return r, y
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("config", "pooling", "ops", "mode", "chunk_size", "explain_input"),
+)
+def token_relevance(
+    params: dict, pool_params: dict | None, ids: Array, type_ids: Array, mask: Array, *,
+    config: ModelConfig, pooling: str, ops: Ops = LRP_OPS, mode: str = "forward",
+    chunk_size: int = 64, explain_input: str = "embedding",
+) -> tuple[Array, Array]:
+    """First-order relevance of every output dimension, for a batch of texts.
+
+    ids, type_ids: i32[B, n]; mask: bool[B, n] -> (r f32[B, h, n], phi f32[B, h]).
+    Padded positions get exactly 0 (they are masked out of attention and pooling).
+    """
+    single = functools.partial(
+        _single_relevance, params, pool_params, config=config, pooling=pooling, ops=ops,
+        mode=mode, chunk_size=chunk_size, explain_input=explain_input,
+    )
+    return jax.vmap(single)(ids, type_ids, mask)
+
+
+@functools.partial(jax.jit, static_argnames=("config",))
+def embedding_outputs(params: dict, ids: Array, type_ids: Array, *, config: ModelConfig) -> Array:
+    """The embedding module's output ``f32[B, n, d]`` (the Embeddings baseline's input)."""
+    return encoder_for(config).embed(params, config, PLAIN_OPS, ids, type_ids)
+
+
+def _check(method: str, similarity: str, explain_input: str, pooling: str) -> None:
+    if method not in METHODS:
+        raise JaxsimError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    if similarity not in SIMILARITIES:
+        raise JaxsimError(f"unknown similarity {similarity!r}: choose dot or cosine")
+    if explain_input not in EXPLAIN_INPUTS:
+        raise JaxsimError(f"unknown explain_input {explain_input!r}: {', '.join(EXPLAIN_INPUTS)}")
+
+
+def text_relevances(
+    model, encoded: Sequence[Encoded], *, method: str = "bilrp", mode: str = "auto",
+    chunk_size: int | None = None, batch_size: int = 8, explain_input: str = "embedding",
+    ops: Ops | None = None, progress: bool = False,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per text: (r f32[h, n] or, for ``embedding``, E f32[n, d]; phi f32[h]). Bucketed batches."""
+    from tqdm.auto import tqdm
+
+    h = model.config.hidden_size
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    out: list = [None] * len(encoded)
+    rows = min(batch_size, len(order))  # no all-padding rows for a small request
+    starts = range(0, len(order), batch_size)
+    for start in tqdm(starts, desc=f"{method} texts", disable=not progress, unit="batch"):
+        idx = order[start:start + batch_size]
+        length = bucket_length(max(len(encoded[i]) for i in idx), model.tokenizer.max_length)
+        batch = pad_batch([encoded[i] for i in idx], length, rows, model.tokenizer.pad_token_id)
+        ids, types, mask = (jnp.asarray(a) for a in batch)
+        if method == "embedding":
+            from jaxsim.model import pooled_embeddings
+
+            values = embedding_outputs(model.params, ids, types, config=model.config)
+            phis = pooled_embeddings(model.params, model.pool_params, ids, types, mask,
+                                     config=model.config, pooling=model.pooling)
+        else:
+            run_mode = resolve_mode(mode, length, h)
+            values, phis = token_relevance(
+                model.params, model.pool_params, ids, types, mask, config=model.config,
+                pooling=model.pooling, ops=ops or (LRP_OPS if method == "bilrp" else PLAIN_OPS),
+                mode=run_mode, chunk_size=chunk_size or default_chunk_size(run_mode, length, h),
+                explain_input=explain_input,
+            )
+        values, phis = np.asarray(values), np.asarray(phis)
+        for row, i in enumerate(idx):
+            n = len(encoded[i])
+            out[i] = (values[row, :n] if method == "embedding" else values[row, :, :n], phis[row])
+    return out
+
+
+def pair_relevance(
+    method: str, rel_a: np.ndarray, rel_b: np.ndarray, phi_a: np.ndarray, phi_b: np.ndarray,
+    similarity: str,
+) -> tuple[np.ndarray, float]:
+    """``R f64[n_a, n_b]`` and the explained similarity, from per-text relevances."""
+    phi_a, phi_b = phi_a.astype(np.float64), phi_b.astype(np.float64)
+    if method == "embedding":
+        relevance = np.square(rel_a.astype(np.float64) @ rel_b.astype(np.float64).T)
+    else:
+        relevance = rel_a.astype(np.float64).T @ rel_b.astype(np.float64)
+    score = float(phi_a @ phi_b)
+    if similarity == "cosine":
+        norm = float(np.linalg.norm(phi_a) * np.linalg.norm(phi_b))
+        score /= norm
+        if method != "embedding":
+            relevance = relevance / norm
+    return relevance, score
+
+
+def explain_pairs(
+    model, pairs: Iterable[tuple[str, str]], *, method: str = "bilrp", similarity: str = "dot",
+    mode: str = "auto", chunk_size: int | None = None, batch_size: int = 8,
+    explain_input: str = "embedding", ops: Ops | None = None, progress: bool = True,
+) -> list[PairExplanation]:
+    """Explain many pairs: each distinct text's relevance is computed once, in bucketed batches."""
+    _check(method, similarity, explain_input, model.pooling)
+    pairs = [(a, b) for a, b in pairs]
+    encoded: dict[str, Encoded] = {}
+    for k, pair in enumerate(pairs):
+        for side, text in zip("ab", pair, strict=True):
+            if not isinstance(text, str) or text not in encoded:
+                what = f"text {side}" if len(pairs) == 1 else f"pair {k} text {side}"
+                encoded[text] = model.tokenizer.encode(text, what=what)
+    texts = list(encoded)
+    rels = text_relevances(
+        model, [encoded[t] for t in texts], method=method, mode=mode, chunk_size=chunk_size,
+        batch_size=batch_size, explain_input=explain_input, ops=ops, progress=progress,
+    )
+    by_text = dict(zip(texts, rels, strict=True))
+    results = []
+    for a, b in pairs:
+        (rel_a, phi_a), (rel_b, phi_b) = by_text[a], by_text[b]
+        relevance, score = pair_relevance(method, rel_a, rel_b, phi_a, phi_b, similarity)
+        results.append(PairExplanation.from_encodings(
+            method=method, model=model.name, a=encoded[a], b=encoded[b], relevance=relevance,
+            similarity=score, similarity_kind=similarity, pooling=model.pooling,
+        ))
+    return results
+
+
+def explain_pair(model, text_a: str, text_b: str, **options) -> PairExplanation:
+    """Explain one pair (see ``explain_pairs`` for the options)."""
+    options.setdefault("progress", False)
+    options.setdefault("batch_size", 1)
+    return explain_pairs(model, [(text_a, text_b)], **options)[0]

@@ -1,0 +1,158 @@
+"""LRP rules for transformers as ``Ops`` values ([BiLRP] §3.2; METHODS.md §1.1).
+
+LRP-0 through a network equals gradient x input through a *rule graph* whose forward values
+equal the model's but whose local derivatives are modified:
+
+- **AH** (attention heads): the softmax output is treated as a constant, so attention is a linear
+  map of the values: ``out = [softmax(QK^T)].detach() @ V``.
+- **LN** (LayerNorm): the standard deviation is a constant:
+  ``(h - mean(h)) / [sqrt(var(h) + eps)].detach() * gamma + beta`` (the mean is not detached).
+- **GA** (GELU): relevance proportional to the activation, ``z * [gelu(z) / z].detach()``.
+
+Each rule's math is written once (``_gelu_ratio``, ``_ln_scale``) and wrapped twice:
+
+- ``stop_gradient`` form — works with ``jax.vjp`` *and* ``jax.jvp`` (the forward engine);
+- ``jax.custom_vjp`` form — the reverse-mode rule as a modified backward pass (what the LRP
+  literature writes); it has no JVP, so the forward engine uses the twin above.
+
+``tests/test_rules.py`` checks that both give the same relevance.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+
+from jaxsim.models.ops import PLAIN_OPS, Ops
+
+Array = jax.Array
+LNVariant = Literal["paper", "reference"]
+
+
+# --- rule math (shared by both forms) -------------------------------------------------------
+
+def _gelu_ratio(z: Array, approximate: bool) -> Array:
+    """``gelu(z) / z`` with its limit 0.5 at 0 (the reference divides by ``z + 1e-9``)."""
+    safe = jnp.where(jnp.abs(z) < 1e-9, 1.0, z)
+    return jnp.where(jnp.abs(z) < 1e-9, 0.5, jax.nn.gelu(safe, approximate=approximate) / safe)
+
+
+def _ln_scale(x: Array, eps: float, variant: LNVariant) -> tuple[Array, Array]:
+    """Centered input and the scale the LN rule freezes.
+
+    ``paper``: ``sqrt(var + eps)`` — forward values identical to the model.
+    ``reference``: ``std + eps`` as alevas/xai_similarity_transformers (differs by O(eps)).
+    """
+    centered = x - x.mean(-1, keepdims=True)
+    var = jnp.square(centered).mean(-1, keepdims=True)
+    scale = jnp.sqrt(var + eps) if variant == "paper" else jnp.sqrt(var) + eps
+    return centered, scale
+
+
+# --- stop_gradient form (forward and reverse mode) ------------------------------------------
+
+def ah_softmax(scores: Array) -> Array:
+    return jax.lax.stop_gradient(jax.nn.softmax(scores, axis=-1))
+
+
+def _ln_stop_gradient(variant: LNVariant):
+    def ln(x: Array, gamma: Array, beta: Array, eps: float) -> Array:
+        centered, scale = _ln_scale(x, eps, variant)
+        return centered / jax.lax.stop_gradient(scale) * gamma + beta
+    return ln
+
+
+def ga_gelu(z: Array, approximate: bool) -> Array:
+    return z * jax.lax.stop_gradient(_gelu_ratio(z, approximate))
+
+
+# --- custom_vjp form (reverse mode only) -----------------------------------------------------
+
+@jax.custom_vjp
+def ah_softmax_vjp(scores: Array) -> Array:
+    return jax.nn.softmax(scores, axis=-1)
+
+
+def _ah_fwd(scores):
+    return jax.nn.softmax(scores, axis=-1), None
+
+
+def _ah_bwd(_, g):
+    # The attention probabilities are constants: no relevance flows into the scores.
+    return (jnp.zeros_like(g),)
+
+
+ah_softmax_vjp.defvjp(_ah_fwd, _ah_bwd)
+
+
+def _sum_to(g: Array, shape: tuple[int, ...]) -> Array:
+    return g.reshape(-1, *shape).sum(0)
+
+
+@functools.cache
+def _ln_custom_vjp(variant: LNVariant):
+    @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+    def ln(x, gamma, beta, eps):
+        centered, scale = _ln_scale(x, eps, variant)
+        return centered / scale * gamma + beta
+
+    def fwd(x, gamma, beta, eps):
+        centered, scale = _ln_scale(x, eps, variant)
+        return centered / scale * gamma + beta, (centered, scale, gamma)
+
+    def bwd(eps, res, g):
+        centered, scale, gamma = res
+        gx = g * gamma / scale
+        dx = gx - gx.mean(-1, keepdims=True)  # only the centering is differentiated
+        return dx, _sum_to(g * centered / scale, gamma.shape), _sum_to(g, gamma.shape)
+
+    ln.defvjp(fwd, bwd)
+    return ln
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def ga_gelu_vjp(z: Array, approximate: bool) -> Array:
+    return jax.nn.gelu(z, approximate=approximate)
+
+
+def _ga_fwd(z, approximate):
+    return jax.nn.gelu(z, approximate=approximate), _gelu_ratio(z, approximate)
+
+
+def _ga_bwd(approximate, ratio, g):
+    return (g * ratio,)
+
+
+ga_gelu_vjp.defvjp(_ga_fwd, _ga_bwd)
+
+
+# --- composites -------------------------------------------------------------------------------
+
+@functools.cache
+def lrp_ops(
+    *, attention: bool = True, layer_norm: bool = True, gelu: bool = True,
+    ln_variant: LNVariant = "paper", form: Literal["stop_gradient", "custom_vjp"] = "stop_gradient",
+) -> Ops:
+    """The BiLRP composite: AH + LN + GA (each can be turned off, e.g. SGPT presets: no GA).
+
+    form: ``stop_gradient`` (both AD modes) or ``custom_vjp`` (reverse mode only). Cached, so
+    equal arguments give the identical ``Ops`` object and jit caches stay warm.
+    """
+    if form == "stop_gradient":
+        rule_softmax, rule_ln, rule_gelu = ah_softmax, _ln_stop_gradient(ln_variant), ga_gelu
+    elif form == "custom_vjp":
+        rule_softmax, rule_ln, rule_gelu = ah_softmax_vjp, _ln_custom_vjp(ln_variant), ga_gelu_vjp
+    else:
+        raise ValueError(f"unknown rule form {form!r}: stop_gradient or custom_vjp")
+    return Ops(
+        softmax=rule_softmax if attention else PLAIN_OPS.softmax,
+        layer_norm=rule_ln if layer_norm else PLAIN_OPS.layer_norm,
+        gelu=rule_gelu if gelu else PLAIN_OPS.gelu,
+    )
+
+
+LRP_OPS = lrp_ops()
+LRP_OPS_VJP = lrp_ops(form="custom_vjp")

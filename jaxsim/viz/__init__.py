@@ -1,0 +1,1 @@
+"""Views of explanations: terminal text, matplotlib figures."""

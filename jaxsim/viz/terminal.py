@@ -1,0 +1,35 @@
+"""Terminal rendering of a pair explanation (no colours needed, readable in logs)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _cell(value: float) -> str:
+    return f"{value:+.2f}" if abs(value) >= 0.005 else "   . "
+
+
+def render_pair(result, k: int = 8, max_words: int = 14) -> str:
+    """Header, the top-k word pairs, and the word matrix divided by max|R| (truncated)."""
+    words_a, words_b, matrix = result.word_relevance()
+    lines = [
+        f"{result.method} on {result.model} ({result.pooling} pooling)",
+        f"similarity ({result.similarity_kind}) = {result.similarity:.4f}   "
+        f"sum of relevance = {result.sum_relevance:.4f}",
+        "",
+        f"top {k} word pairs (|relevance|, signed):",
+    ]
+    width = max([len(w) for w in words_a] + [4])
+    for a, b, value in result.top_pairs(k):
+        lines.append(f"  {a:>{width}} ~ {b:<{width}} {value:+.4f}")
+    scale = float(np.abs(matrix).max()) or 1.0
+    shown_a, shown_b = words_a[:max_words], words_b[:max_words]
+    lines += ["", "word relevance / max|R|  (rows: text a, columns: text b)"]
+    col = max([len(w) for w in shown_b] + [5])
+    lines.append(" " * (width + 2) + " ".join(f"{w[:col]:>{col}}" for w in shown_b))
+    for i, a in enumerate(shown_a):
+        cells = " ".join(f"{_cell(matrix[i, j] / scale):>{col}}" for j in range(len(shown_b)))
+        lines.append(f"{a:>{width}}  {cells}")
+    if len(words_a) > max_words or len(words_b) > max_words:
+        lines.append(f"(matrix truncated to {max_words} words per text)")
+    return "\n".join(lines)
