@@ -15,7 +15,9 @@ import transformers
 
 from jaxsim.convert.source import default_model_dir
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
+)
 VOCAB = 30522
 
 
@@ -30,22 +32,30 @@ def zero_biases(model: torch.nn.Module) -> None:
     """Zero every Linear bias and LayerNorm beta (not GPT-Neo's causal-mask buffer ``bias``)."""
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, (torch.nn.Linear, torch.nn.LayerNorm)) and module.bias is not None:
+            is_affine = isinstance(module, (torch.nn.Linear, torch.nn.LayerNorm))
+            if is_affine and module.bias is not None:
                 module.bias.zero_()
 
 
+def randomize_biases(model: torch.nn.Module, std: float = 0.1) -> None:
+    """HF initialises biases (and LayerNorm beta) to 0; make them random so tests see them."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.Linear, torch.nn.LayerNorm)) and module.bias is not None:
+                module.bias.normal_(0.0, std)
+
+
 def build_bert(path: Path, *, classifier: bool = False, num_labels: int = 3, seed: int = 0,
-               no_bias: bool = False, layers: int = 2) -> Path:
+               no_bias: bool = False, layers: int = 2, max_positions: int = 128) -> Path:
     torch.manual_seed(seed)
     config = transformers.BertConfig(
         vocab_size=VOCAB, hidden_size=32, num_hidden_layers=layers, num_attention_heads=4,
-        intermediate_size=64, max_position_embeddings=128, initializer_range=0.2,
+        intermediate_size=64, max_position_embeddings=max_positions, initializer_range=0.2,
         num_labels=num_labels,
     )
     cls = transformers.BertForSequenceClassification if classifier else transformers.BertModel
     model = cls(config).eval()
-    if no_bias:
-        zero_biases(model)
+    zero_biases(model) if no_bias else randomize_biases(model)
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path, safe_serialization=True)
     _copy_tokenizer(path)
@@ -60,8 +70,7 @@ def build_gpt_neo(path: Path, *, seed: int = 0, no_bias: bool = False, window: i
         max_position_embeddings=128, initializer_range=0.2, bos_token_id=101, eos_token_id=102,
     )
     model = transformers.GPTNeoModel(config).eval()
-    if no_bias:
-        zero_biases(model)
+    zero_biases(model) if no_bias else randomize_biases(model)
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path, safe_serialization=True)
     _copy_tokenizer(path)
