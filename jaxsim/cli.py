@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     except JaxsimError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `jaxsim explain ... | head`
+        return 0
 
 
 if __name__ == "__main__":

@@ -194,6 +194,7 @@ def convert_state_dict(
     table = _table(config)
     found: dict[Path, np.ndarray] = {}
     unexpected, misshaped, not_finite = [], [], []
+    misshaped_paths: set[Path] = set()
     for raw_key, tensor in state.items():
         key = _strip_prefix(raw_key)
         target = _target_path(key, table)
@@ -209,12 +210,17 @@ def convert_state_dict(
             unexpected.append(raw_key)
             continue
         if array.shape != expected[path]:
-            misshaped.append(f"{raw_key}: {tuple(array.shape)} (expected {expected[path]})")
+            # Name both shapes in the checkpoint's own (out, in) layout, not the transposed one.
+            want = expected[path][::-1] if linear and path[-1] == "kernel" else expected[path]
+            misshaped.append(f"{raw_key}: {tuple(np.shape(tensor))} (expected {want})")
+            misshaped_paths.add(path)
             continue
         if not np.isfinite(array).all():
             not_finite.append(raw_key)
         found[path] = array
-    missing = [".".join(map(str, p)) for p in expected if p not in found]
+    # A mis-shaped tensor is reported as such, not a second time as missing.
+    missing = [".".join(map(str, p)) for p in expected
+               if p not in found and p not in misshaped_paths]
     problems = []
     if missing:
         problems.append(f"missing {missing}")

@@ -11,7 +11,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from jaxsim.errors import ModelNotFoundError, WeightsError
+from jaxsim.errors import ModelNotFoundError, UnsupportedModelError, WeightsError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2", "default"}
@@ -79,6 +79,12 @@ def _sentence_transformers_modules(root: Path) -> tuple[Path, str | None, bool, 
             pooling = _pooling_mode(path / "config.json")
         elif kind == "Normalize":
             normalize = True
+        else:  # e.g. Dense, LayerNorm: skipping it would silently give other embeddings
+            raise UnsupportedModelError(
+                f"{modules_path} uses the sentence-transformers module {kind!r}, which jaxsim does "
+                "not support (only Transformer, Pooling, Normalize); to use the bare transformer, "
+                "pass a folder with its config.json and weights but no modules.json"
+            )
     max_len = None
     bert_cfg = model_dir / "sentence_bert_config.json"
     if bert_cfg.is_file():
@@ -90,12 +96,18 @@ def _pooling_mode(config_path: Path) -> str | None:
     if not config_path.is_file():
         return None
     cfg = json.loads(config_path.read_text(encoding="utf-8"))
-    if cfg.get("pooling_mode_cls_token"):
-        return "cls"
-    if cfg.get("pooling_mode_mean_tokens"):
-        return "mean"
+    # Several true modes are concatenated by sentence-transformers: only a single cls/mean is ours.
     modes = [k for k, v in cfg.items() if k.startswith("pooling_mode") and v]
-    raise WeightsError(f"{config_path} asks for pooling {modes}, which jaxsim does not support (cls, mean)")
+    supported = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean"}
+    if not modes:
+        return None
+    if len(modes) == 1 and modes[0] in supported:
+        return supported[modes[0]]
+    raise UnsupportedModelError(
+        f"{config_path} asks for pooling {modes}, which jaxsim does not support (exactly one of "
+        "cls, mean); to use the bare transformer, pass a folder with its config.json and weights "
+        "but no modules.json, and choose pooling='cls' or 'mean'"
+    )
 
 
 def resolve(name_or_path: str | Path | None) -> ModelSource:

@@ -3,38 +3,39 @@
 ``explain_pair`` / ``explain_pairs`` dispatch on ``method``:
 
 - ``bilrp``: second-order LRP relevance (Vasileiou & Eberle 2024), ``jaxsim.explain.bilrp``;
-- ``hxp``: Hessian x product (same computation, plain gradients);
-- ``embedding``: ``(E_a E_b^T)^2`` on the embedding outputs.
+  ``hxp`` (Hessian x product) and ``embedding`` (``(E_a E_b^T)^2``) baselines
+  -> ``PairExplanation`` (token-pair matrix).
+- ``bti``: saliency x activation with word matching (Malkiel et al. 2022),
+  ``jaxsim.explain.bti``; ablations ``bti_last_layer``, ``bti_activations``,
+  ``bti_gradients``; baselines ``vg``, ``ig`` -> ``WordPairExplanation`` (matched word pairs).
 """
 
 from __future__ import annotations
 
-from jaxsim.explain.bilrp import METHODS as BILRP_METHODS
-from jaxsim.explain.bilrp import explain_pair as _bilrp_pair
-from jaxsim.explain.bilrp import explain_pairs as _bilrp_pairs
+from jaxsim.errors import JaxsimError
+from jaxsim.explain import bilrp, bti
+from jaxsim.explain.bti import WordPairExplanation
 from jaxsim.explain.result import PairExplanation
 
-METHODS: tuple[str, ...] = BILRP_METHODS
+METHODS: tuple[str, ...] = bilrp.METHODS + bti.METHODS
 
 
-def _unknown(method: str):
-    from jaxsim.errors import JaxsimError
+def _module(method: str):
+    if method in bilrp.METHODS:
+        return bilrp
+    if method in bti.METHODS:
+        return bti
+    raise JaxsimError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
 
-    return JaxsimError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
 
-
-def explain_pair(model, text_a: str, text_b: str, method: str = "bilrp", **options) -> PairExplanation:
+def explain_pair(model, text_a: str, text_b: str, method: str = "bilrp", **options):
     """Explain why ``model`` finds ``text_a`` and ``text_b`` similar."""
-    if method in BILRP_METHODS:
-        return _bilrp_pair(model, text_a, text_b, method=method, **options)
-    raise _unknown(method)
+    return _module(method).explain_pair(model, text_a, text_b, method=method, **options)
 
 
-def explain_pairs(model, pairs, method: str = "bilrp", **options) -> list[PairExplanation]:
-    """Explain many pairs in bucketed batches (each distinct text computed once)."""
-    if method in BILRP_METHODS:
-        return _bilrp_pairs(model, pairs, method=method, **options)
-    raise _unknown(method)
+def explain_pairs(model, pairs, method: str = "bilrp", **options):
+    """Explain many pairs in bucketed batches."""
+    return _module(method).explain_pairs(model, pairs, method=method, **options)
 
 
-__all__ = ["METHODS", "PairExplanation", "explain_pair", "explain_pairs"]
+__all__ = ["METHODS", "PairExplanation", "WordPairExplanation", "explain_pair", "explain_pairs"]

@@ -8,19 +8,20 @@ from pathlib import Path
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from jaxsim.cli import _load
-    from jaxsim.explain import explain_pair
+    from jaxsim.explain import bti, explain_pair
 
     model = _load(args)
-    result = explain_pair(
-        model, args.text_a, args.text_b, method=args.method, similarity=args.similarity,
-        mode=args.mode,
-    )
+    if args.method in bti.METHODS:
+        options = dict(top_k=args.top_k, ig_steps=args.ig_steps)
+    else:
+        options = dict(similarity=args.similarity, mode=args.mode)
+    result = explain_pair(model, args.text_a, args.text_b, method=args.method, **options)
     if args.format == "json":
         text = result.to_json(indent=None)
     elif args.format == "html":
-        from jaxsim.viz.html import pair_html
+        from jaxsim.viz.html import pair_html, word_pairs_html
 
-        text = pair_html(result)
+        text = pair_html(result) if hasattr(result, "relevance") else word_pairs_html(result)
     else:
         text = result.show()
     if args.out:
@@ -28,7 +29,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(f"wrote {args.format} explanation to {args.out}")
     else:
         print(text)
-    if args.png:
+    if args.png and hasattr(result, "save_png"):
         print(f"wrote figure to {result.save_png(args.png)}")
     return 0
 
@@ -43,7 +44,8 @@ def add_explain_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='examples:\n'
                '  jaxsim explain "A man is playing a guitar." "A person plays an instrument."\n'
-               '  jaxsim explain --method hxp --format json --out pair.json "a" "b"',
+               '  jaxsim explain --method hxp --format json --out pair.json "a" "b"\n'
+               '  jaxsim explain --method bti "A red dress." "A crimson gown."',
     )
     _add_model_args(p)
     p.add_argument("text_a")
@@ -55,7 +57,11 @@ def add_explain_parser(sub: argparse._SubParsersAction) -> None:
                    help="dot product of un-normalised pooled embeddings (default) or cosine")
     p.add_argument("--mode", choices=MODES, default="auto",
                    help="BiLRP engine: forward (n passes), reverse (h passes) or auto (fewer)")
+    p.add_argument("--top-k", type=int, default=2,
+                   help="BTI: keep the word pairs of the top-k MeanShift clusters (default 2)")
+    p.add_argument("--ig-steps", type=int, default=10, help="IG: Riemann steps (default 10)")
     p.add_argument("--format", choices=["text", "json", "html"], default="text")
     p.add_argument("--out", default=None, help="write to this file instead of stdout")
-    p.add_argument("--png", default=None, help="also save the heatmap + pair figure as PNG")
+    p.add_argument("--png", default=None,
+                   help="also save the heatmap + pair figure as PNG (token-pair methods)")
     p.set_defaults(func=cmd_explain)

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from jaxsim.errors import UnsupportedModelError
+from jaxsim.errors import ModelNotFoundError, UnsupportedModelError
 
 #: HF activation names -> whether jaxsim's GELU uses the tanh approximation.
 _GELU_APPROXIMATE = {"gelu": False, "gelu_python": False, "gelu_new": True, "gelu_pytorch_tanh": True}
@@ -166,5 +166,19 @@ def load_config(model_dir: Path) -> ModelConfig:
     """Read ``config.json`` from a model directory."""
     path = Path(model_dir) / "config.json"
     if not path.is_file():
-        raise UnsupportedModelError(f"{model_dir} has no config.json: not a Hugging Face model folder")
-    return config_from_hf(json.loads(path.read_text(encoding="utf-8")))
+        raise ModelNotFoundError(
+            f"{model_dir} has no config.json, so it is not a Hugging Face model folder: pass the "
+            "folder that holds config.json and the weights"
+        )
+    try:
+        hf = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UnsupportedModelError(
+            f"{path} is not valid JSON ({err}); re-download or re-export the model"
+        ) from err
+    try:
+        return config_from_hf(hf)
+    except KeyError as err:
+        raise UnsupportedModelError(
+            f"{path} lacks the setting {err}; re-export the config with transformers"
+        ) from err

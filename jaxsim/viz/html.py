@@ -54,3 +54,24 @@ def pair_html(result) -> str:
     out.write("</table>")
     out.write(f"<p><img alt='pair figure' src='{_figure_data_uri(result)}'></p></body></html>")
     return out.getvalue()
+
+
+def word_pairs_html(result) -> str:
+    """BTI-style result: word saliencies as shaded words, the selected pairs as a table."""
+    out = io.StringIO()
+    out.write(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(result.method)}"
+              f"</title><style>{_CSS}</style></head><body>")
+    out.write(f"<h2>{html.escape(result.method)} · {html.escape(result.model)}</h2>")
+    out.write(f"<p>cosine similarity = {result.similarity:.4f}</p>")
+    for name, words, sal in (("a", result.words_a, result.word_saliency_a),
+                             ("b", result.words_b, result.word_saliency_b)):
+        scale = float(np.max(sal)) or 1.0
+        spans = " ".join(f"<span title='{float(s):.4f}' style='background:{_colour(s / scale)}'>"
+                         f"{html.escape(w)}</span>" for w, s in zip(words, sal, strict=True))
+        out.write(f"<p><b>text {name}</b>: {spans}</p>")
+    out.write("<table class='rel'><tr><th>word a</th><th>word b</th><th>score</th></tr>")
+    for p in result.word_pairs:
+        out.write(f"<tr><td>{html.escape(p['word_a'])}</td><td>{html.escape(p['word_b'])}</td>"
+                  f"<td>{p['score']:.4f}</td></tr>")
+    out.write("</table></body></html>")
+    return out.getvalue()

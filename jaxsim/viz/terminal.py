@@ -20,8 +20,9 @@ def render_pair(result, k: int = 8, max_words: int = 14) -> str:
         f"top {k} word pairs (|relevance|, signed):",
     ]
     width = max([len(w) for w in words_a] + [4])
+    width_b = max([len(w) for w in words_b] + [4])
     for a, b, value in result.top_pairs(k):
-        lines.append(f"  {a:>{width}} ~ {b:<{width}} {value:+.4f}")
+        lines.append(f"  {a:>{width}} ~ {b:<{width_b}} {value:+.4f}")
     scale = float(np.abs(matrix).max()) or 1.0
     shown_a, shown_b = words_a[:max_words], words_b[:max_words]
     lines += ["", "word relevance / max|R|  (rows: text a, columns: text b)"]

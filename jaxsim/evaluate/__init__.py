@@ -1,0 +1,1 @@
+"""Evaluation of explanations: sanity checks, perturbation curves, agreement metrics."""
