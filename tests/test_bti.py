@@ -115,14 +115,26 @@ def test_words_aggregate_pieces_with_max_saliency_and_mean_latent(minilm):
 
 
 def test_meanshift_keeps_the_top_clusters():
-    # Three clusters of four evenly spaced scores (scikit-learn's default bandwidth estimate
-    # with quantile 0.3 joins each group of four and separates the groups).
-    high, mid, low = (base + 0.005 * np.arange(4) for base in (0.9, 0.5, 0.1))
+    # Three clusters of five scores (scikit-learn's default bandwidth, quantile 0.3, is 0.0024
+    # here: it joins each cluster and separates the clusters, no point on a boundary).
+    offsets = np.array([0, 0.0011, 0.0023, 0.0032, 0.0041])
+    high, mid, low = (base + offsets for base in (0.9, 0.5, 0.1))
     scores = np.concatenate([high, low, mid])
-    expected_1 = np.r_[np.ones(4), np.zeros(8)].astype(bool)
-    expected_2 = np.r_[np.ones(4), np.zeros(4), np.ones(4)].astype(bool)
-    np.testing.assert_array_equal(bti.select_top_pairs(scores, top_k=1), expected_1)
-    np.testing.assert_array_equal(bti.select_top_pairs(scores, top_k=2), expected_2)
+    expected_1 = np.r_[np.ones(5), np.zeros(10)].astype(bool)
+    expected_2 = np.r_[np.ones(5), np.zeros(5), np.ones(5)].astype(bool)
+    for backend in ("numpy", "sklearn"):
+        np.testing.assert_array_equal(bti.select_top_pairs(scores, 1, backend), expected_1)
+        np.testing.assert_array_equal(bti.select_top_pairs(scores, 2, backend), expected_2)
+
+
+def test_numpy_meanshift_selects_exactly_what_sklearn_meanshift_selects():
+    rng = np.random.default_rng(0)
+    for case in range(24):
+        n = int(rng.integers(3, 30))
+        scores = [rng.random(n), rng.random(n) ** 3, np.round(rng.random(n), 2)][case % 3]
+        for top_k in (1, 2):
+            np.testing.assert_array_equal(bti.select_top_pairs(scores, top_k, "numpy"),
+                                          bti.select_top_pairs(scores, top_k, "sklearn"))
     assert bti.select_top_pairs(np.array([0.3, 0.3, 0.3])).all()  # < 2 distinct values
 
 

@@ -173,23 +173,79 @@ def match_words(latents_a: np.ndarray, latents_b: np.ndarray) -> tuple[list[tupl
     return sorted(pairs), cos
 
 
-def select_top_pairs(scores: np.ndarray, top_k: int = 2) -> np.ndarray:
-    """Alg. 1 TopWords: MeanShift on the 1-D scores (scikit-learn defaults, bandwidth by
-    ``estimate_bandwidth``), clusters ranked by centroid, descending; keep the members of
-    clusters with rank < top_k (B4). Fewer than 2 distinct values or a zero bandwidth: keep all.
-    Returns a bool[len(scores)] mask."""
-    from sklearn.cluster import MeanShift, estimate_bandwidth
+def _distance(a, b):
+    """|a - b| computed as scikit-learn's trees do (sqrt of the squared difference), so that
+    points exactly one bandwidth apart fall on the same side of the boundary."""
+    return np.sqrt(np.square(a - b))
 
-    values = np.asarray(scores, np.float64).reshape(-1, 1)
+
+def estimate_bandwidth_1d(values: np.ndarray, quantile: float = 0.3) -> float:
+    """``sklearn.cluster.estimate_bandwidth`` for 1-D data: the mean over points of the
+    distance to their ``int(n * quantile)``-th nearest neighbour (the point itself included)."""
+    k = max(1, int(len(values) * quantile))
+    distances = np.sort(_distance(values[:, None], values[None, :]), axis=1)
+    return float(distances[:, k - 1].mean())
+
+
+def meanshift_1d(values: np.ndarray, bandwidth: float, max_iter: int = 300
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``sklearn.cluster.MeanShift(bandwidth).fit`` for 1-D data, step for step (flat kernel,
+    every point a seed, stop at 1e-3 * bandwidth, near-duplicate centres merged by intensity,
+    points labelled by the nearest centre) without the per-seed neighbour-tree queries that
+    make scikit-learn's take ~0.2 s per call. Returns (centres f64[c], labels i64[n]).
+    ``tests/test_bti.py`` checks it against scikit-learn."""
+    intensity: dict[float, int] = {}
+    for seed in values:
+        mean, iterations = float(seed), 0
+        while True:
+            within = values[_distance(values, mean) <= bandwidth]
+            if len(within) == 0:
+                break
+            old, mean = mean, float(within.mean())
+            if abs(mean - old) <= 1e-3 * bandwidth or iterations == max_iter:
+                break
+            iterations += 1
+        if len(within):
+            intensity[mean] = len(within)
+    ranked = np.array([c for c, _ in sorted(intensity.items(), key=lambda t: (t[1], t[0]),
+                                                reverse=True)])
+    unique = np.ones(len(ranked), bool)
+    for i, centre in enumerate(ranked):
+        if unique[i]:
+            unique[_distance(ranked, centre) <= bandwidth] = False
+            unique[i] = True
+    centres = ranked[unique]
+    return centres, np.argmin(_distance(values[:, None], centres[None, :]), axis=1)
+
+
+def select_top_pairs(scores: np.ndarray, top_k: int = 2, backend: str = "numpy") -> np.ndarray:
+    """Alg. 1 TopWords: MeanShift on the 1-D scores (scikit-learn's defaults: bandwidth from
+    ``estimate_bandwidth`` with quantile 0.3), clusters ranked by centroid, descending; keep the
+    members of clusters with rank < top_k (B4). Fewer than 2 distinct values or a zero
+    bandwidth: keep all. ``backend="sklearn"`` runs ``sklearn.cluster.MeanShift`` itself; the
+    default ``numpy`` is the same algorithm for 1-D data, ~100x faster.
+    Returns a bool[len(scores)] mask."""
+    values = np.asarray(scores, np.float64).reshape(-1)
     if len(np.unique(values)) < 2:
         return np.ones(len(values), bool)
-    bandwidth = estimate_bandwidth(values)
-    if not bandwidth > 0:
-        return np.ones(len(values), bool)
-    ms = MeanShift(bandwidth=bandwidth).fit(values)
-    rank = np.empty(len(ms.cluster_centers_), int)
-    rank[np.argsort(-ms.cluster_centers_[:, 0])] = np.arange(len(rank))
-    return rank[ms.labels_] < top_k
+    if backend == "sklearn":
+        from sklearn.cluster import MeanShift, estimate_bandwidth
+
+        bandwidth = estimate_bandwidth(values[:, None])
+        if not bandwidth > 0:
+            return np.ones(len(values), bool)
+        ms = MeanShift(bandwidth=bandwidth).fit(values[:, None])
+        centres, labels = ms.cluster_centers_[:, 0], ms.labels_
+    elif backend == "numpy":
+        bandwidth = estimate_bandwidth_1d(values)
+        if not bandwidth > 0:
+            return np.ones(len(values), bool)
+        centres, labels = meanshift_1d(values, bandwidth)
+    else:
+        raise JaxsimError(f"unknown MeanShift backend {backend!r}: numpy or sklearn")
+    rank = np.empty(len(centres), int)
+    rank[np.argsort(-centres)] = np.arange(len(rank))
+    return rank[labels] < top_k
 
 
 # --- result ----------------------------------------------------------------------------------
