@@ -127,20 +127,30 @@ def build_parser() -> argparse.ArgumentParser:
     from jaxsim.explain.cli import add_explain_parser
 
     add_explain_parser(sub)
+    from jaxsim.corpus.cli import add_corpus_parser
+    add_corpus_parser(sub)
     return parser
+
+
+def _format_warning(message, category, *args, **kwargs) -> str:
+    return f"warning: {message}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    warnings.simplefilter("default")
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
-    try:
-        return args.func(args)
-    except JaxsimError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # e.g. `jaxsim explain ... | head`
-        return 0
+    original_format = warnings.formatwarning
+    with warnings.catch_warnings():  # scoped: main() may be called from Python too
+        warnings.simplefilter("default")
+        warnings.formatwarning = _format_warning
+        try:
+            return args.func(args)
+        except JaxsimError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:  # e.g. `jaxsim explain ... | head`
+            return 0
+        finally:
+            warnings.formatwarning = original_format
 
 
 if __name__ == "__main__":
