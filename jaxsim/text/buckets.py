@@ -58,9 +58,14 @@ def batches_by_bucket(
     encoded: Sequence[Encoded], batch_size: int, max_length: int | None = None, pad_id: int = 0
 ):
     """Yield ``(indices, Batch)`` over ``encoded`` sorted by length, each batch padded to its
-    bucket and to ``batch_size`` rows, so shapes repeat and nothing recompiles."""
+    bucket and to ``batch_size`` rows, so shapes repeat and nothing recompiles.
+
+    The one partial batch (``len % batch_size`` texts) is the *shortest* one, so its filler rows
+    cost the smallest bucket; every full batch then ends at or before where it would otherwise,
+    so no batch needs a longer bucket than with the remainder last."""
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+    stops = list(range(len(order), 0, -batch_size))[::-1]  # n=70, B=32: 6, 38, 70
+    for start, stop in zip([0, *stops[:-1]], stops, strict=True):
+        idx = order[start:stop]
         length = bucket_length(max(len(encoded[i]) for i in idx), max_length)
         yield idx, pad_batch([encoded[i] for i in idx], length, batch_size, pad_id)

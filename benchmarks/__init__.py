@@ -1,0 +1,1 @@
+"""Benchmarks and independent PyTorch references (not part of the installed ``jaxsim`` package)."""

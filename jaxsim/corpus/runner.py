@@ -1,0 +1,189 @@
+"""``jaxsim.corpus.run``: explain every pair of a corpus file into resumable shards.
+
+The loop reads the input in shards of ``shard_size`` rows (never whole), skips the shards other
+processes own or an earlier run finished, explains each remaining shard (``compute``), and
+commits its records and bad rows atomically (``shards``). Device work is split over a
+``data`` mesh (``sharding``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from jaxsim.corpus import compute, io, shards
+from jaxsim.corpus.progress import CompileClock, CorpusSummary, progress_bar
+from jaxsim.corpus.sharding import barrier, data_mesh, initialize_multihost, owns_shard, round_batch_size
+from jaxsim.corpus.store import Store, pair_record, parse_store
+from jaxsim.errors import JaxsimError
+from jaxsim.explain import bilrp, bti
+
+METHODS = bilrp.METHODS + bti.METHODS
+
+
+def method_options(method: str, *, similarity: str, mode: str, explain_input: str, top_k: int,
+                   ig_steps: int, truncate: bool) -> dict[str, Any]:
+    """The explainer options that apply to ``method`` (recorded in ``run.json``)."""
+    if method in bilrp.METHODS:
+        if similarity not in bilrp.SIMILARITIES:
+            raise JaxsimError(f"unknown similarity {similarity!r}: choose dot or cosine")
+        if mode not in bilrp.MODES:
+            raise JaxsimError(f"unknown mode {mode!r}: choose one of {', '.join(bilrp.MODES)}")
+        if explain_input not in bilrp.EXPLAIN_INPUTS:
+            raise JaxsimError(f"unknown explain_input {explain_input!r}: "
+                              f"{', '.join(bilrp.EXPLAIN_INPUTS)}")
+        options = dict(similarity=similarity, mode=mode, explain_input=explain_input)
+    elif method in bti.METHODS:
+        options = dict(top_k=top_k, ig_steps=ig_steps)
+    else:
+        raise JaxsimError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    return options | {"truncate": truncate}
+
+
+def shard_rows_owned(total_rows: int, shard_size: int, owns: Callable[[int], bool]) -> int:
+    """Input rows in the shards a process owns."""
+    return sum(min(shard_size, total_rows - start)
+               for k, start in enumerate(range(0, total_rows, shard_size)) if owns(k))
+
+
+def _load(model, pooling: str | None, weights_dir, use_cache: bool):
+    from jaxsim.model import Model, load_model
+
+    if isinstance(model, Model):
+        return model if pooling in (None, model.pooling) else model.with_pooling(pooling)
+    return load_model(model, pooling=pooling, weights_dir=weights_dir, use_cache=use_cache)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """Everything a shard needs, fixed for the run."""
+
+    out: Path
+    model: Any
+    placed: compute.Placed | None
+    method: str
+    store: Store
+    options: dict[str, Any]
+    batch_size: int
+    truncate: bool
+    process: int
+
+
+def start_output(out: Path, settings: dict[str, Any], resume: bool, owns: Callable[[int], bool]
+                 ) -> set[int]:
+    """Check ``out`` against this run (every process), write ``run.json`` (process 0), clear
+    this process's stale temporaries; returns the finished shards."""
+    shards.check_run(out, settings, resume)
+    barrier("checked")  # nobody writes before everyone has checked
+    if jax.process_index() == 0:
+        shards.write_run(out, settings)
+    barrier("started")
+    (out / shards.SHARD_DIR).mkdir(parents=True, exist_ok=True)
+    shards.remove_stale_temporaries(out, owns)
+    return shards.finished_shards(out)
+
+
+def explain_and_commit(job: Job, shard: int, chunk: list[io.Row]) -> dict[str, Any]:
+    """Check, explain and store one input shard; returns its committed manifest entry."""
+    good, encoded, bad = compute.check_rows(job.model, chunk, job.truncate,
+                                            need_content=job.method in bti.METHODS)
+    results = compute.explain_shard(job.model, job.placed, good, encoded, method=job.method,
+                                    options=job.options, batch_size=job.batch_size)
+    records = [pair_record(job.store, p.row, p.text_a, p.text_b, r)
+               for p, r in zip(good, results, strict=True)]
+    errors = [{"id": b.row, "reason": b.reason, "detail": b.detail} for b in bad]
+    entry = {"shard": shard, "first_row": chunk[0].row, "rows": len(chunk),
+             "process": job.process, "errors": errors}
+    return shards.commit_shard(job.out, entry, records)
+
+
+def run(
+    input: str | Path, out: str | Path, *, model=None, method: str = "bilrp",
+    store: str | Store = "topk:10", batch_size: int | None = None, shard_size: int = 256,
+    resume: bool = False, columns: tuple[str, str] | None = None, truncate: bool = False,
+    similarity: str = "dot", mode: str = "auto", explain_input: str = "embedding",
+    pooling: str | None = "mean", top_k: int = 2, ig_steps: int = 10,
+    devices=None, multihost: bool = False, coordinator: str | None = None,
+    num_processes: int | None = None, process_id: int | None = None,
+    weights_dir: str | Path | None = None, progress: bool = True,
+    on_shard: Callable[[dict[str, Any]], None] | None = None,
+) -> CorpusSummary:
+    """Explain every pair of ``input`` (TSV/JSONL/Parquet) into shard files under ``out``.
+
+    model: a ``Model``, or a name/path for ``load_model`` (default: the embedded MiniLM).
+    method: bilrp | hxp | embedding | bti (and its variants). store: full | words | topk:K.
+    batch_size: texts per device step (rounded up to a multiple of the device count; default 8
+    per device). shard_size: input rows per output shard (memory ~ 2 * shard_size texts' r).
+    resume: continue a killed run in the same ``out``; finished shards are skipped.
+    truncate: cut texts longer than the model maximum (default: report them as bad rows).
+    pooling: the pooling to explain (default mean, as ``jaxsim explain``; None = the model's).
+    devices: local devices to use (an int takes the first n; default all).
+    multihost: call ``jax.distributed.initialize`` first (coordinator / num_processes /
+    process_id for processes started by hand); each process explains its own shards.
+    on_shard: called with each committed shard's manifest entry.
+    """
+    start = time.perf_counter()
+    if multihost:  # before anything touches a device
+        initialize_multihost(coordinator, num_processes, process_id)
+    options = method_options(method, similarity=similarity, mode=mode, explain_input=explain_input,
+                             top_k=top_k, ig_steps=ig_steps, truncate=truncate)
+    store = parse_store(store)
+    rows = io.iter_rows(input, columns)  # checks the file and its columns now
+    # multi-host: no orbax cache (its writes would need coordinating across processes)
+    model = _load(model, pooling, weights_dir, use_cache=not multihost)
+    out = Path(out)
+    settings = {"input": str(Path(input).resolve()), "input_bytes": Path(input).stat().st_size,
+                "columns": list(columns) if columns else None, "shard_size": shard_size,
+                "method": method, "model": model.name, "pooling": model.pooling,
+                "store": str(store), "options": options}
+    pid, pcount = jax.process_index(), jax.process_count()
+    def owns(k: int) -> bool:
+        return owns_shard(k, pid, pcount)
+
+    finished = start_output(out, settings, resume, owns)
+    mesh = data_mesh(devices)
+    job = Job(out=out, model=model, placed=compute.place(model, mesh) if method in bilrp.METHODS
+              else None, method=method, store=store,
+              options={k: v for k, v in options.items() if k != "truncate"},
+              batch_size=round_batch_size(batch_size, mesh.size), truncate=truncate, process=pid)
+
+    total = io.count_rows(input) if progress else None
+    done_rows = 0 if total is None else shard_rows_owned(
+        total, shard_size, lambda k: owns(k) and k in finished)
+    owned_rows = None if total is None else shard_rows_owned(total, shard_size, owns)
+    counts: Counter = Counter()
+    reasons: Counter = Counter()
+    n_shards = 0
+    with CompileClock() as clock, progress_bar(owned_rows, done_rows, f"corpus {method}",
+                                               progress) as bar:
+        for k, chunk in enumerate(io.iter_chunks(rows, shard_size)):
+            n_shards = k + 1
+            if not owns(k) or k in finished:
+                counts["skipped"] += owns(k)
+                continue
+            entry = explain_and_commit(job, k, chunk)
+            counts.update(written=1, pairs=entry["pairs"], errors=len(entry["errors"]))
+            reasons.update(e["reason"] for e in entry["errors"])
+            bar.update(len(chunk))
+            bar.set_postfix(errors=counts["errors"], refresh=False)
+            if on_shard is not None:
+                on_shard(entry)
+    barrier("finished")
+    manifest = None
+    if pid == 0:
+        manifest = shards.write_manifest(out, n_shards, {
+            "settings": settings, "process_count": pcount, "devices_per_process": mesh.size,
+            "batch_size": job.batch_size})
+    return CorpusSummary(
+        out=out, pairs=counts["pairs"], errors=counts["errors"],
+        errors_by_reason=dict(sorted(reasons.items())), shards_written=counts["written"],
+        shards_skipped=counts["skipped"], seconds=time.perf_counter() - start,
+        compile_seconds=clock.seconds, devices=mesh.size, process_index=pid,
+        process_count=pcount, manifest=manifest,
+    )
