@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_explain_parser(sub)
     from jaxsim.corpus.cli import add_corpus_parser
     add_corpus_parser(sub)
+    from jaxsim.train.cli import add_train_parser
+    add_train_parser(sub)
+    from jaxsim.evaluate.deletion_cli import add_deletion_parser
+    add_deletion_parser(sub)
     return parser
 
 

@@ -8,16 +8,19 @@
 - ``bti``: saliency x activation with word matching (Malkiel et al. 2022),
   ``jaxsim.explain.bti``; ablations ``bti_last_layer``, ``bti_activations``,
   ``bti_gradients``; baselines ``vg``, ``ig`` -> ``WordPairExplanation`` (matched word pairs).
+- ``gs``, ``gi``, ``lrp``, ``lrp_eps``, ``lrp_ab``, ``lat``, ``lat_mix``: first-order token
+  attributions of a pair *classifier* (Wu & Ong 2021), ``jaxsim.explain.first_order``
+  -> ``TokenExplanation``.
 """
 
 from __future__ import annotations
 
 from jaxsim.errors import JaxsimError
-from jaxsim.explain import bilrp, bti
+from jaxsim.explain import bilrp, bti, first_order
 from jaxsim.explain.bti import WordPairExplanation
 from jaxsim.explain.result import PairExplanation
 
-METHODS: tuple[str, ...] = bilrp.METHODS + bti.METHODS
+METHODS: tuple[str, ...] = bilrp.METHODS + bti.METHODS + first_order.METHODS
 
 
 def _module(method: str):
@@ -25,6 +28,8 @@ def _module(method: str):
         return bilrp
     if method in bti.METHODS:
         return bti
+    if method in first_order.METHODS:
+        return first_order
     raise JaxsimError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
 
 

@@ -8,11 +8,13 @@ from pathlib import Path
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from jaxsim.cli import _load
-    from jaxsim.explain import bti, explain_pair
+    from jaxsim.explain import bti, explain_pair, first_order
 
     model = _load(args)
     if args.method in bti.METHODS:
         options = dict(top_k=args.top_k, ig_steps=args.ig_steps)
+    elif args.method in first_order.METHODS:
+        options = dict(target=args.target)
     else:
         options = dict(similarity=args.similarity, mode=args.mode)
     result = explain_pair(model, args.text_a, args.text_b, method=args.method, **options)
@@ -21,7 +23,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     elif args.format == "html":
         from jaxsim.viz.html import pair_html, word_pairs_html
 
-        text = pair_html(result) if hasattr(result, "relevance") else word_pairs_html(result)
+        text = (result.to_html() if hasattr(result, "to_html") else
+                pair_html(result) if hasattr(result, "relevance") else word_pairs_html(result))
     else:
         text = result.show()
     if args.out:
@@ -60,6 +63,8 @@ def add_explain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=2,
                    help="BTI: keep the word pairs of the top-k MeanShift clusters (default 2)")
     p.add_argument("--ig-steps", type=int, default=10, help="IG: Riemann steps (default 10)")
+    p.add_argument("--target", default=None, help="gs/gi/lrp*/lat* (pair classifiers): class to "
+                   "explain, a label, an index or 'last' (default: the predicted class)")
     p.add_argument("--format", choices=["text", "json", "html"], default="text")
     p.add_argument("--out", default=None, help="write to this file instead of stdout")
     p.add_argument("--png", default=None,

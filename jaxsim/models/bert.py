@@ -44,12 +44,12 @@ def embedding_norm(params: Params, config: BertConfig, ops: Ops, summed: Array) 
 
 def _layer(p: Params, config: BertConfig, ops: Ops, x: Array, allowed: Array) -> tuple[Array, Array]:
     att = p["attention"]
-    q, k, v = (split_heads(dense(att[name], x), config.num_heads) for name in ("query", "key", "value"))
+    q, k, v = (split_heads(dense(att[name], x, ops), config.num_heads) for name in ("query", "key", "value"))
     ctx, probs = attention(ops, q, k, v, allowed, 1.0 / math.sqrt(config.head_dim))
-    x = layer_norm(ops, att["ln"], dense(att["output"], merge_heads(ctx)) + x, config.layer_norm_eps)
+    x = layer_norm(ops, att["ln"], dense(att["output"], merge_heads(ctx), ops) + x, config.layer_norm_eps)
     mlp = p["mlp"]
-    hidden = ops.gelu(dense(mlp["intermediate"], x), config.gelu_approximate)
-    x = layer_norm(ops, mlp["ln"], dense(mlp["output"], hidden) + x, config.layer_norm_eps)
+    hidden = ops.gelu(dense(mlp["intermediate"], x, ops), config.gelu_approximate)
+    x = layer_norm(ops, mlp["ln"], dense(mlp["output"], hidden, ops) + x, config.layer_norm_eps)
     return x, probs
 
 

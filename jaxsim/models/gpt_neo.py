@@ -56,11 +56,11 @@ def _layer(
     eps = config.layer_norm_eps
     att = p["attention"]
     h = layer_norm(ops, p["ln_1"], x, eps)
-    q, k, v = (split_heads(dense(att[name], h), config.num_heads) for name in ("query", "key", "value"))
+    q, k, v = (split_heads(dense(att[name], h, ops), config.num_heads) for name in ("query", "key", "value"))
     ctx, probs = attention(ops, q, k, v, allowed, 1.0)  # GPT-Neo does not scale by 1/sqrt(d)
-    x = x + dense(att["output"], merge_heads(ctx))
+    x = x + dense(att["output"], merge_heads(ctx), ops)
     h = layer_norm(ops, p["ln_2"], x, eps)
-    x = x + dense(p["mlp"]["proj"], ops.gelu(dense(p["mlp"]["fc"], h), config.gelu_approximate))
+    x = x + dense(p["mlp"]["proj"], ops.gelu(dense(p["mlp"]["fc"], h, ops), config.gelu_approximate), ops)
     return x, probs
 
 

@@ -9,18 +9,15 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxsim.models.ops import Ops
+from jaxsim.models.ops import PLAIN_OPS, Ops
 
 Array = jax.Array
 Params = dict
 
 
-def dense(p: Params, x: Array) -> Array:
-    """``x: f32[..., in] -> f32[..., out]``."""
-    y = x @ p["kernel"]
-    if "bias" in p:
-        y = y + p["bias"]
-    return y
+def dense(p: Params, x: Array, ops: Ops = PLAIN_OPS) -> Array:
+    """``x: f32[..., in] -> f32[..., out]`` through ``ops.dense`` (an LRP Linear rule may swap it)."""
+    return ops.dense(x, p["kernel"], p.get("bias"))
 
 
 def layer_norm(ops: Ops, p: Params, x: Array, eps: float) -> Array:

@@ -16,17 +16,26 @@ import jax.numpy as jnp
 Array = jax.Array
 
 
+def plain_dense(x: Array, kernel: Array, bias: Array | None) -> Array:
+    """``x: f32[..., in] @ kernel: f32[in, out] (+ bias: f32[out])``."""
+    y = x @ kernel
+    return y if bias is None else y + bias
+
+
 class Ops(NamedTuple):
     """The swappable nonlinearities.
 
     softmax:    attention probabilities, ``(scores: f32[..., q, k]) -> f32[..., q, k]``.
     layer_norm: ``(x: f32[..., d], gamma: f32[d], beta: f32[d], eps: float) -> f32[..., d]``.
     gelu:       ``(x, approximate: bool) -> x``; exact erf (BERT) or tanh (GPT-Neo).
+    dense:      ``(x, kernel, bias | None) -> x @ kernel + bias``; plain by default, an LRP
+                Linear rule (``jaxsim.explain.dense_rules``: ε, αβ) swaps its backward pass.
     """
 
     softmax: Callable[[Array], Array]
     layer_norm: Callable[[Array, Array, Array, float], Array]
     gelu: Callable[[Array, bool], Array]
+    dense: Callable[[Array, Array, Array | None], Array] = plain_dense
 
 
 def softmax(scores: Array) -> Array:

@@ -65,8 +65,8 @@ def init_qkv_params(d: int, seed: int = 0) -> dict:
 
 def qkv_pool(params: dict, ops: Ops, hidden: Array, mask: Array) -> Array:
     """``f32[B, n, d] -> f32[B, d]`` (METHODS.md §1.7)."""
-    keys = dense(params["key"], hidden)
-    values = dense(params["value"], hidden)
+    keys = dense(params["key"], hidden, ops)
+    values = dense(params["value"], hidden, ops)
     scores = jnp.einsum("d,bnd->bn", params["query"], keys) / math.sqrt(hidden.shape[-1])
     scores = jnp.where(mask, scores, jnp.finfo(scores.dtype).min)
     alpha = ops.softmax(scores)

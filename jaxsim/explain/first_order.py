@@ -1,0 +1,391 @@
+"""First-order attributions for sentence-pair classifiers ([W&O] §2; METHODS.md §4).
+
+The classifier is ``f(x) = classifier(tanh(pooler(encoder(x)[CLS])))`` on the pair input
+``[CLS] a [SEP] b [SEP]``; ``x: f32[n, d]`` is the embedding module's output (after its
+LayerNorm, with the pair's token types). The explained scalar is the logit of class ``c``
+(default: the predicted class; ``output="probability"`` for the softmax probability):
+
+- ``gs``  Eq. 1 ``R_t = ∂f_c/∂x_t``, token score ``‖R_t‖²`` (squared L2 over d, W2);
+- ``gi``  Eq. 2 ``R_t = x_t ⊙ ∂f_c/∂x_t``, token score ``‖R_t‖²``;
+- ``lrp`` LRP-0: gradient × input through the rule graph (``LRP_OPS``: AH, LN, GA; tanh of the
+  pooler proportional like GA; Linear layers LRP-0), token score ``Σ_d |R_t,d|``;
+- ``lrp_eps`` / ``lrp_ab``: the same with every Linear layer (encoder and head) carrying
+  relevance by the ε rule (ε = 1e-6) or the αβ rule (α = 2, β = 1), ``dense_rules``;
+- ``lat`` Eq. 10 as the reference code: per head h, ``r_h ← r_h A_h^(l)`` from the last layer to
+  the first starting from one-hot [CLS], heads summed at the end (Σ = H); ``lat_mix``: heads
+  averaged in every layer (Eq. 10 literally, Σ = 1). Residuals are ignored (footnote 3).
+
+``signed`` keeps ``Σ_d x ⊙ ∇`` (GS, GI) or ``Σ_d R`` (LRP): on a bias-free model LRP-0's signed
+scores sum to the explained logit (conservation). Everything runs in one jitted, batched call
+per (method, batch shape); padded positions get exactly 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxsim.errors import JaxsimError
+from jaxsim.explain.dense_rules import alpha_beta_dense, epsilon_dense
+from jaxsim.explain.rules import LRP_OPS
+from jaxsim.models import encoder_for
+from jaxsim.models.config import ModelConfig
+from jaxsim.models.layers import dense
+from jaxsim.models.ops import PLAIN_OPS, Ops
+from jaxsim.text import Encoded, aggregate, batches_by_bucket
+
+Array = jax.Array
+METHODS = ("gs", "gi", "lrp", "lrp_eps", "lrp_ab", "lat", "lat_mix")
+OUTPUTS = ("logit", "probability")
+#: Piece -> word aggregation per method (METHODS.md §0): sums keep conservation; GS takes the max.
+WORD_AGGREGATION = {"gs": "max", "gi": "sum", "lrp": "sum", "lrp_eps": "sum", "lrp_ab": "sum",
+                    "lat": "sum", "lat_mix": "sum"}
+
+
+class Attribution(NamedTuple):
+    """One batch. scores, signed: f32[B, n]; logits: f32[B, C]; target: i32[B]; explained: f32[B]."""
+
+    scores: Array
+    signed: Array
+    logits: Array
+    target: Array
+    explained: Array
+
+
+def rule_ops(method: str, eps: float = 1e-6, alpha: float = 2.0, beta: float = 1.0) -> Ops:
+    """The ``Ops`` of an LRP composite: AH + LN + GA, and the method's Linear rule."""
+    if method == "lrp":
+        return LRP_OPS
+    if method == "lrp_eps":
+        return LRP_OPS._replace(dense=epsilon_dense(float(eps)))
+    if method == "lrp_ab":
+        return LRP_OPS._replace(dense=alpha_beta_dense(float(alpha), float(beta)))
+    return PLAIN_OPS
+
+
+def _tanh_proportional(z: Array) -> Array:
+    """tanh with relevance passed on unchanged (``z · [tanh(z)/z].detach()``, 1 at z = 0)."""
+    safe = jnp.where(jnp.abs(z) < 1e-9, 1.0, z)
+    return z * jax.lax.stop_gradient(jnp.where(jnp.abs(z) < 1e-9, 1.0, jnp.tanh(safe) / safe))
+
+
+def head_logits(head: dict, hidden: Array, ops: Ops, lrp: bool) -> Array:
+    """``jaxsim.models.heads.classify`` with swappable rules: ``hidden f32[B, n, d] -> f32[B, C]``."""
+    pooled = dense(head["pooler"], hidden[:, 0], ops)
+    pooled = _tanh_proportional(pooled) if lrp else jnp.tanh(pooled)
+    return dense(head["classifier"], pooled, ops)
+
+
+def _explained(logits: Array, target: Array, output: str) -> Array:
+    values = jax.nn.softmax(logits, -1) if output == "probability" else logits
+    return jnp.take_along_axis(values, target[:, None], -1)[:, 0]
+
+
+def _resolve_target(logits: Array, target: Array) -> Array:
+    """``target[b] < 0`` means the predicted class of row b."""
+    return jnp.where(target < 0, logits.argmax(-1), target).astype(jnp.int32)
+
+
+def lat_scores(probs_per_layer: Sequence[Array], start: Array, mix: bool = False) -> Array:
+    """Layer-wise attention tracing (Eq. 10). probs: per layer f32[B, H, n, n] (query, key);
+    start: f32[B, n] -> f32[B, n]. Reference: heads are separate chains summed at the end;
+    ``mix``: the chain runs through the head-averaged attention of every layer."""
+    if mix:
+        r = start
+        for probs in reversed(probs_per_layer):
+            r = jnp.einsum("bq,bqk->bk", r, probs.mean(1))
+        return r
+    heads = probs_per_layer[0].shape[1]
+    r = jnp.broadcast_to(start[:, None, :], (start.shape[0], heads, start.shape[1]))
+    for probs in reversed(probs_per_layer):
+        r = jnp.einsum("bhq,bhqk->bhk", r, probs)
+    return r.sum(1)
+
+
+@functools.partial(
+    jax.jit, static_argnames=("config", "method", "output", "eps", "alpha", "beta", "squared"),
+)
+def attribute(
+    params: dict, ids: Array, type_ids: Array, mask: Array, target: Array, *, config: ModelConfig,
+    method: str, output: str = "logit", eps: float = 1e-6, alpha: float = 2.0, beta: float = 1.0,
+    squared: bool = True,
+) -> Attribution:
+    """Token attributions of a batch of pairs.
+
+    ids, type_ids: i32[B, n]; mask: bool[B, n]; target: i32[B] class per row (-1: predicted).
+    ``squared``: GS/GI token score ``‖·‖²`` (reference, default) or ``‖·‖`` (paper text).
+    """
+    enc = encoder_for(config)
+    head = params["head"]
+    ops = rule_ops(method, eps, alpha, beta)
+    lrp = method.startswith("lrp")
+    x = enc.embed(params, config, PLAIN_OPS, ids, type_ids)  # f32[B, n, d]
+
+    if method in ("lat", "lat_mix"):
+        hidden, probs = enc.encode_embeddings_with_attention(params, config, PLAIN_OPS, x, mask)
+        logits = head_logits(head, hidden, PLAIN_OPS, False)
+        target = _resolve_target(logits, target)
+        start = jnp.zeros(mask.shape, x.dtype).at[:, 0].set(1.0)  # one-hot [CLS]
+        scores = lat_scores(probs, start, mix=method == "lat_mix")
+        return Attribution(scores, scores, logits, target, _explained(logits, target, output))
+
+    def logits_of(x: Array) -> Array:
+        hidden = enc.encode_embeddings(params, config, ops, x, mask)
+        return head_logits(head, hidden, ops, lrp)
+
+    logits, pullback = jax.vjp(logits_of, x)
+    target = _resolve_target(logits, target)
+    explained = _explained(logits, target, output)
+    onehot = jax.nn.one_hot(target, logits.shape[-1], dtype=x.dtype)
+    if lrp:
+        # LRP starts from the explained value at the target logit: R_out = f_c, i.e. a modified
+        # gradient of 1 (logit) or f_c / z_c (probability; the product form R ≈ f_c Π z/z).
+        z_c = jnp.take_along_axis(logits, target[:, None], -1)[:, 0]
+        scale = explained / jnp.where(z_c == 0, 1.0, z_c) if output == "probability" else 1.0
+        relevance = x * pullback(onehot * jnp.asarray(scale)[..., None])[0]  # f32[B, n, d]
+        scores = jnp.abs(relevance).sum(-1)
+        signed = relevance.sum(-1)
+    else:
+        if output == "probability":
+            cotangent = jax.vmap(jax.grad(lambda z, c: jax.nn.softmax(z)[c]))(logits, target)
+        else:
+            cotangent = onehot
+        grad = pullback(cotangent)[0]
+        per_dim = grad if method == "gs" else x * grad
+        scores = jnp.square(per_dim).sum(-1)
+        scores = scores if squared else jnp.sqrt(scores)
+        signed = (x * grad).sum(-1)
+    mask_f = mask.astype(x.dtype)
+    return Attribution(scores * mask_f, signed * mask_f, logits, target, explained)
+
+
+# --- results ----------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class TokenExplanation:
+    """Token attributions for one sentence pair under a classifier.
+
+    tokens: the word pieces of ``[CLS] a [SEP] b [SEP]``; segment: i32[n] 0 (a), 1 (b), -1
+    (specials); scores: f32[n] per-token scores as the method defines them (all ≥ 0);
+    signed: f32[n] signed per-token sums (see module doc); word_ids index ``words`` (a's then b's).
+    """
+
+    method: str
+    model: str
+    tokens: list[str]
+    segment: np.ndarray
+    scores: np.ndarray
+    signed: np.ndarray
+    words: list[str]
+    word_ids: np.ndarray
+    special: np.ndarray
+    labels: tuple[str, ...]
+    logits: np.ndarray
+    target: int
+    output: str
+    explained_value: float
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        e = np.exp(self.logits - self.logits.max())
+        return e / e.sum()
+
+    @property
+    def predicted(self) -> int:
+        return int(np.argmax(self.logits))
+
+    @property
+    def target_label(self) -> str:
+        return self.labels[self.target]
+
+    def word_scores(self, how: str | None = None) -> tuple[list[str], np.ndarray]:
+        """Scores aggregated over each word's pieces (sum, or max for GS; specials dropped)."""
+        how = how or WORD_AGGREGATION.get(self.method, "sum")
+        return list(self.words), aggregate(self.scores, self.word_ids, len(self.words), reduce=how)
+
+    def top_words(self, k: int = 8) -> list[tuple[str, str, float]]:
+        """``[(side, word, score)]`` with the k largest word scores; side "a" or "b"."""
+        words, values = self.word_scores()
+        sides = np.full(len(words), "a", dtype=object)
+        for t, w in enumerate(self.word_ids):
+            if w >= 0:
+                sides[w] = "a" if self.segment[t] == 0 else "b"
+        order = np.argsort(-values, kind="stable")[:k]
+        return [(str(sides[i]), words[i], float(values[i])) for i in order]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract of first-order methods (README)."""
+        words, word_values = self.word_scores()
+        return {
+            "method": self.method, "model": self.model, "labels": list(self.labels),
+            "logits": self.logits.tolist(), "probabilities": self.probabilities.tolist(),
+            "predicted": self.labels[self.predicted], "target": self.target_label,
+            "explained": self.output, "explained_value": self.explained_value,
+            "tokens": list(self.tokens), "segment": self.segment.tolist(),
+            "scores": self.scores.tolist(), "signed": self.signed.tolist(),
+            "sum_signed": float(self.signed.sum()), "words": words,
+            "word_scores": word_values.tolist(),
+        }
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def show(self, k: int = 8) -> str:
+        """Terminal view: prediction, the explained value, top words and the scored tokens."""
+        probs = self.probabilities
+        lines = [
+            f"{self.method} on {self.model}: predicted {self.labels[self.predicted]} "
+            f"(p = {probs[self.predicted]:.3f}); explaining the {self.output} of "
+            f"{self.target_label} = {self.explained_value:.4f}",
+            "", f"top {k} words (score / max):",
+        ]
+        top = self.top_words(k)
+        peak = max((abs(s) for _, _, s in top), default=0.0) or 1.0
+        width = max((len(w) for _, w, _ in top), default=0)
+        for side, word, score in top:
+            lines.append(f"  {side}: {word:<{width}} {score / peak:6.3f} {'#' * round(20 * score / peak)}")
+        peak_t = float(np.abs(self.scores).max()) or 1.0
+        lines += ["", "tokens (score / max):",
+                  "  " + " ".join(f"{t}:{s / peak_t:.2f}" for t, s in zip(self.tokens, self.scores,
+                                                                        strict=True))]
+        return "\n".join(lines)
+
+    def to_html(self) -> str:
+        """A self-contained HTML snippet: tokens shaded by score / max."""
+        from html import escape
+
+        peak = float(np.abs(self.scores).max()) or 1.0
+        spans = []
+        for token, score, seg in zip(self.tokens, self.scores, self.segment, strict=True):
+            alpha = min(abs(float(score)) / peak, 1.0)
+            spans.append(f'<span title="{score:.4g}" style="background: rgba(220, 40, 40, {alpha:.3f});'
+                         f' padding: 1px 2px; margin: 1px;{" font-weight: bold;" if seg < 0 else ""}">'
+                         f"{escape(token)}</span>")
+        head = escape(self.show(k=0).splitlines()[0])
+        return (f'<!doctype html><meta charset="utf-8"><title>{escape(self.method)}</title>'
+                f"<p>{head}</p><p style='line-height: 2'>{' '.join(spans)}</p>")
+
+    def save_png(self, path: str | Path) -> Path:
+        """Bar chart of the token scores (a's pieces, then b's), specials in grey."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        path = Path(path)
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(self.tokens)), 3.0))
+        colors = ["0.6" if s < 0 else ("tab:blue" if s == 0 else "tab:orange") for s in self.segment]
+        ax.bar(np.arange(len(self.tokens)), self.scores, color=colors)
+        ax.set_xticks(np.arange(len(self.tokens)), self.tokens, rotation=90, fontsize=8)
+        ax.set_ylabel(f"{self.method} score")
+        ax.set_title(f"{self.method}: {self.output} of {self.target_label}", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
+
+
+# --- model-level API --------------------------------------------------------------------------
+
+def _check(method: str, output: str) -> None:
+    if method not in METHODS:
+        raise JaxsimError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    if output not in OUTPUTS:
+        raise JaxsimError(f"unknown output {output!r}: choose logit or probability")
+
+
+def _target_index(target: int | str | None, labels: tuple[str, ...]) -> int:
+    """``None``/"predicted" -> -1; "last" -> C-1 (reference); a label name or an index."""
+    if target is None or target == "predicted":
+        return -1
+    if target == "last":
+        return len(labels) - 1
+    if isinstance(target, str) and target in labels:
+        return labels.index(target)
+    try:
+        index = int(target)
+    except (TypeError, ValueError):
+        index = None
+    if index is None or not 0 <= index < len(labels):
+        raise JaxsimError(f"unknown target {target!r}: a class of {list(labels)}, an index, "
+                          "'predicted' or 'last'")
+    return index
+
+
+def attribute_encoded(
+    classifier, encoded: Sequence[Encoded], *, method: str = "gi",
+    target: int | str | None | Sequence = None, output: str = "logit", batch_size: int = 16,
+    eps: float = 1e-6, alpha: float = 2.0, beta: float = 1.0, squared: bool = True,
+    progress: bool = False,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int, float]]:
+    """Per pair ``(scores f32[n], signed f32[n], logits f32[C], target, explained)``, in bucketed
+    batches (one compilation per bucket). ``target`` may be one value or one per pair."""
+    from tqdm.auto import tqdm
+
+    from jaxsim.classifier import as_classifier
+
+    clf = as_classifier(classifier)
+    _check(method, output)
+    if isinstance(target, (list, tuple, np.ndarray)):
+        targets = np.asarray([_target_index(t, clf.labels) for t in target], np.int32)
+    else:
+        targets = np.full(len(encoded), _target_index(target, clf.labels), np.int32)
+    model = clf.model
+    rows = min(batch_size, max(len(encoded), 1))
+    out: list = [None] * len(encoded)
+    batches = list(batches_by_bucket(encoded, rows, model.tokenizer.max_length, model.tokenizer.pad_token_id))
+    for idx, batch in tqdm(batches, desc=method, disable=not progress, unit="batch"):
+        row_targets = np.full(rows, -1, np.int32)
+        row_targets[: len(idx)] = targets[idx]
+        result = attribute(
+            model.params, jnp.asarray(batch.ids), jnp.asarray(batch.type_ids), jnp.asarray(batch.mask),
+            jnp.asarray(row_targets), config=model.config, method=method, output=output,
+            eps=float(eps), alpha=float(alpha), beta=float(beta), squared=squared,
+        )
+        scores, signed, logits, tgt, value = (np.asarray(a) for a in result)
+        for row, i in enumerate(idx):
+            n = len(encoded[i])
+            out[i] = (scores[row, :n], signed[row, :n], logits[row], int(tgt[row]), float(value[row]))
+    return out
+
+
+def explain_pairs(
+    model, pairs: Iterable[tuple[str, str]], *, method: str = "gi", target=None, output: str = "logit",
+    batch_size: int = 16, progress: bool = True, **options,
+) -> list[TokenExplanation]:
+    """Explain a classifier's decision on many pairs -> ``TokenExplanation`` per pair.
+
+    ``options``: eps (LRP-ε), alpha/beta (LRP-αβ), squared (GS/GI token norm). ``similarity`` and
+    ``mode`` (the pair-similarity explainers' options, passed by the CLI) are ignored."""
+    from jaxsim.classifier import as_classifier
+
+    options.pop("similarity", None)
+    options.pop("mode", None)
+    clf = as_classifier(model)
+    encoded_pairs = [clf.model.tokenizer.encode_pair(a, b) for a, b in pairs]
+    encoded = [e for e, _ in encoded_pairs]
+    values = attribute_encoded(clf, encoded, method=method, target=target, output=output,
+                               batch_size=batch_size, progress=progress, **options)
+    return [
+        TokenExplanation(
+            method=method, model=clf.name, tokens=enc.tokens, segment=segment, scores=scores,
+            signed=signed, words=enc.words, word_ids=enc.word_ids, special=enc.special,
+            labels=clf.labels, logits=logits, target=tgt, output=output, explained_value=value,
+        )
+        for (enc, segment), (scores, signed, logits, tgt, value) in zip(encoded_pairs, values, strict=True)
+    ]
+
+
+def explain_pair(model, text_a: str, text_b: str, method: str = "gi", **options) -> TokenExplanation:
+    """Explain one pair's classification (see ``explain_pairs``)."""
+    options.setdefault("progress", False)
+    return explain_pairs(model, [(text_a, text_b)], method=method, batch_size=1, **options)[0]
