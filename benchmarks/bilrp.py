@@ -135,11 +135,11 @@ class Context:
     jax_model: object = None
 
 
-def load_context(model_dir: str, need_torch: bool, need_jax: bool) -> Context:
+def load_context(model_dir: str, need_torch: bool, need_jax: bool, device: str = "cpu") -> Context:
     if need_torch:
         from benchmarks import torch_reference as tr
 
-        hf_model, tokenizer = tr.load_hf(model_dir)
+        hf_model, tokenizer = tr.load_hf(model_dir, device)
         ctx = Context(tokenizer, hf_model, tr.BertWeights.from_hf(hf_model))
     else:
         from transformers import AutoTokenizer
@@ -483,6 +483,9 @@ def machine_info() -> dict[str, str]:
         f"{jax.__version__} / {jaxlib.__version__} ({jax.default_backend()})",
         "transformers": transformers.__version__, "numpy": np.__version__,
         "XLA_FLAGS": os.environ.get("XLA_FLAGS", "(unset)"),
+        "accelerator": ", ".join(str(d) for d in jax.devices()) + (
+            f"; torch: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""),
+        "jax default matmul precision": str(jax.config.jax_default_matmul_precision or "default"),
     }
 
 
@@ -498,14 +501,14 @@ def best_vectorised(timings: dict[str, Timing]) -> Timing | None:
     return min(candidates, key=lambda t: t.median, default=None)
 
 
-def table(results: dict[str, dict[str, Timing]]) -> list[str]:
+def table(results: dict[str, dict[str, Timing]], h: int) -> list[str]:
     lines = ["| tokens | engine | s / pair | CPU s / pair | vs (a) | vs (b) | chunk | "
              "compile s | peak RSS MiB (loaded) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for length, timings in results.items():
         loop, best_b = timings.get("torch_loop"), best_vectorised(timings)
         for engine, t in timings.items():
-            note = f" ({t.dims_timed} of 384 dims)" if t.extrapolated else ""
+            note = f" ({t.dims_timed} of {h} dims)" if t.extrapolated else ""
             star = "*" if t.extrapolated else ""
             rss = f"{t.peak_rss_mib:.0f} ({t.loaded_rss_mib:.0f})" if t.peak_rss_mib else "-"
             lines.append(f"| {length} | {LABELS[engine]}{note} | {t.median:.3f}{star} | "
@@ -537,13 +540,13 @@ def goals(results: dict[str, dict[str, Timing]]) -> list[str]:
 
 
 TABLE_NOTES = " ".join("""
-all-MiniLM-L6-v2 (h = 384), BiLRP (AH + LN paper form + GA), dot product of the un-normalised
+{model} (h = {h}), BiLRP (AH + LN paper form + GA), dot product of the un-normalised
 mean-pooled embeddings. s / pair: median of {repeats} runs after one warm-up call; CPU s: the same
 runs' process CPU time (all threads). Ratios are speed-ups (baseline time / engine time), wall
 clock / CPU time; (b) = the faster (wall) torch.func engine at that length. chunk = passes per
 vmap / lax.map chunk (torch: fastest of a sweep on one text; jaxsim: its default, with the mode
 auto resolved to). compile = first call minus the steady median (jaxsim jit caches cleared
-before each engine). `*` = timed on a subset of the 384 output dims and extrapolated linearly
+before each engine). `*` = timed on a subset of the {h} output dims and extrapolated linearly
 (t = t_0 + k * t_per_dim, t_0 = the same engine with no dims); its compile column is the unscaled
 first-call overhead. peak
 RSS = `VmHWM` (/proc/self/status) of a fresh subprocess that loads one framework (torch or
@@ -560,8 +563,9 @@ def markdown(results: dict[str, dict[str, Timing]], errors: dict[str, dict[str, 
     lines += [f"| {k} | {v} |" for k, v in machine_info().items()]
     lines += [f"| load average 1/5/15 min (start; end) | {meta['load_start']}; "
               f"{meta['load_end']} |", ""]
-    lines += ["## Seconds per pair", "", TABLE_NOTES.format(repeats=args.repeats), ""]
-    lines += table(results)
+    lines += ["## Seconds per pair", "",
+              TABLE_NOTES.format(repeats=args.repeats, model=meta["model"], h=meta["h"]), ""]
+    lines += table(results, meta["h"])
     first_errors = next(iter(errors.values()), {})
     lines += ["", "## Agreement: relative Frobenius error of R against PyTorch vmap(jvp)", "",
               "(engines timed on a subset of dims: R restricted to those dims on both sides)", "",
@@ -595,6 +599,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None,
                         help="intra-op threads for both torch and XLA (default: all cores)")
     parser.add_argument("--no-memory", dest="memory", action="store_false")
+    parser.add_argument("--torch-device", default="cpu", help="cpu or cuda (jax: its default backend)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--probe", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--dims", default=None, help=argparse.SUPPRESS)
@@ -636,7 +641,11 @@ def main(argv: list[str] | None = None) -> None:
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "load_start": load_average()}
     need_jax = any(e.startswith("jaxsim") for e in args.engines)
-    ctx = load_context(args.model_dir, need_torch=True, need_jax=need_jax)
+    ctx = load_context(args.model_dir, need_torch=True, need_jax=need_jax, device=args.torch_device)
+    config = ctx.hf_model.config
+    meta["h"] = config.hidden_size
+    meta["model"] = (Path(args.model_dir).name if args.model_dir else "all-MiniLM-L6-v2") + (
+        f", {config.num_hidden_layers} layers")
     results, errors = {}, {}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for lengths in parse_lengths(args.lengths):

@@ -60,6 +60,7 @@ TORCH_VARIANTS: dict[str, tuple[bool, int]] = {
 
 TOLERANCE = 1e-5  # max abs diff allowed between jaxsim and PyTorch normalised embeddings
 JAXSIM = "jaxsim"
+JAXSIM_BUCKETS = "jaxsim, bucket padding (packing=False)"  # the previous default, side by side
 TOKENISE = "jaxsim tokenise only (Model.encode)"  # a component of JAXSIM, timed alongside it
 
 Runner = Callable[[], object]
@@ -87,22 +88,34 @@ def load_sentences(path: Path, n: int) -> list[str]:
 # --- the two pipelines --------------------------------------------------------------------------
 
 
-def jaxsim_runner(model, texts: Sequence[str], batch_size: int) -> Runner:
+def jaxsim_runner(model, texts: Sequence[str], batch_size: int, packing: bool = True) -> Runner:
     """The public API, exactly as a user calls it."""
-    return lambda: model.embed(texts, batch_size=batch_size)
+    return lambda: model.embed(texts, batch_size=batch_size, packing=packing)
 
 
-def jaxsim_shapes(model, texts: Sequence[str], batch_size: int) -> list[tuple[int, int]]:
+def jaxsim_shapes(
+    model, texts: Sequence[str], batch_size: int, packing: bool = True
+) -> list[tuple[int, int]]:
     """The ``(rows, padded length)`` of every batch ``Model.embed`` builds, in order."""
+    from jaxsim.model import PACK_ROW_LENGTH, PACK_TOKENS_PER_TEXT
     from jaxsim.text import batches_by_bucket
+    from jaxsim.text.packing import first_fit_rows
 
     tok = model.tokenizer
-    return [
-        batch.ids.shape
-        for _, batch in batches_by_bucket(
-            model.encode(texts), batch_size, tok.max_length, tok.pad_token_id
-        )
-    ]
+    encoded = model.encode(texts)
+    shapes = []
+    if packing:
+        short = [len(e) for e in encoded if len(e) <= PACK_ROW_LENGTH]
+        encoded = [e for e in encoded if len(e) > PACK_ROW_LENGTH]
+        rows = max(1, batch_size * PACK_TOKENS_PER_TEXT // PACK_ROW_LENGTH)
+        n_rows = len(first_fit_rows(short, PACK_ROW_LENGTH, PACK_ROW_LENGTH // 4)) if short else 0
+        shapes += [(rows, PACK_ROW_LENGTH)] * -(-n_rows // rows)
+    if encoded:
+        shapes += [
+            batch.ids.shape
+            for _, batch in batches_by_bucket(encoded, batch_size, tok.max_length, tok.pad_token_id)
+        ]
+    return shapes
 
 
 def torch_order(lengths: Sequence[int], sort: bool) -> list[int]:
@@ -115,8 +128,11 @@ def torch_runner(
     threads: int = 0,
 ) -> Runner:
     """Hugging Face tokenizer + model, dynamic padding, masked mean pooling, L2 normalisation;
-    ``threads`` > 0 sets ``torch.set_num_threads`` for the pass (restored afterwards)."""
+    ``threads`` > 0 sets ``torch.set_num_threads`` for the pass (restored afterwards). Runs on
+    the model's device (``.cpu()`` of every batch's output synchronises a GPU)."""
     import torch
+
+    device = next(model.parameters()).device
 
     hidden_size = model.config.hidden_size
 
@@ -138,11 +154,11 @@ def torch_runner(
                 batch = tokenizer(
                     [texts[i] for i in idx], padding=True, truncation=True,
                     max_length=max_length, return_tensors="pt",
-                )
+                ).to(device)
                 hidden = model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                out[idx] = torch.nn.functional.normalize(pooled, p=2, dim=1).numpy()
+                out[idx] = torch.nn.functional.normalize(pooled, p=2, dim=1).cpu().numpy()
 
     return run
 
@@ -186,17 +202,20 @@ def timed(fn: Runner) -> tuple[float, object]:
 
 def run_batch_size(
     jax_model, tokenizer, torch_model, texts: Sequence[str], lengths: Sequence[int],
-    batch_size: int, repeats: int,
+    batch_size: int, repeats: int, torch_variants: dict[str, tuple[bool, int]] = TORCH_VARIANTS,
 ) -> list[Result]:
     """Warm up every variant (first pass timed), then ``repeats`` interleaved timed rounds."""
     max_length = jax_model.tokenizer.max_length
     runners: dict[str, Runner] = {
         JAXSIM: jaxsim_runner(jax_model, texts, batch_size),
+        JAXSIM_BUCKETS: jaxsim_runner(jax_model, texts, batch_size, packing=False),
         TOKENISE: lambda: jax_model.encode(texts),
     }
     shapes = jaxsim_shapes(jax_model, texts, batch_size)
-    slots = {JAXSIM: sum(r * n for r, n in shapes), TOKENISE: 0}
-    for name, (sort, threads) in TORCH_VARIANTS.items():
+    bucket_shapes = jaxsim_shapes(jax_model, texts, batch_size, packing=False)
+    slots = {JAXSIM: sum(r * n for r, n in shapes), TOKENISE: 0,
+             JAXSIM_BUCKETS: sum(r * n for r, n in bucket_shapes)}
+    for name, (sort, threads) in torch_variants.items():
         order = torch_order(lengths, sort)
         runners[name] = torch_runner(tokenizer, torch_model, texts, batch_size, max_length, order,
                                      threads)
@@ -209,7 +228,8 @@ def run_batch_size(
         results[name] = Result(name, batch_size, first, token_slots=slots[name])
         print(f"  B={batch_size} warm-up {name}: {first:.2f} s", flush=True)
     results[JAXSIM].shapes = len(set(shapes))
-    for name in TORCH_VARIANTS:
+    results[JAXSIM_BUCKETS].shapes = len(set(bucket_shapes))
+    for name in [JAXSIM_BUCKETS, *torch_variants]:
         diff = float(np.abs(outputs[name] - outputs[JAXSIM]).max())
         results[name].max_abs_diff = diff
         print(f"  B={batch_size} max |jaxsim - {name}| = {diff:.2e}", flush=True)
@@ -264,6 +284,16 @@ def versions() -> dict[str, str]:
     }
 
 
+def device_name(torch_device: str, jax) -> str:
+    """``CPU`` or the GPU's name, as the report title says it."""
+    if torch_device == "cpu" and jax.default_backend() == "cpu":
+        return "CPU"
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no torch GPU"
+    return f"GPU: {gpu}; jax backend {jax.default_backend()}"
+
+
 def agree(results: list[Result]) -> bool:
     return all(r.max_abs_diff is None or r.max_abs_diff <= TOLERANCE for r in results)
 
@@ -273,14 +303,15 @@ def render(
     command: str,
 ) -> str:
     lines = [
-        "# Embedding throughput: jaxsim vs transformers + PyTorch (CPU)",
+        f"# Embedding throughput: jaxsim vs transformers + PyTorch ({info['device']})",
         "",
         f"`{command}` · {info['date']}",
         "",
         f"- machine: {info['cpu']}, {info['cores']} cores (usable: {info['affinity']}), "
         f"{info['ram']:.1f} GiB RAM, {info['os']}",
         f"- versions: {info['versions']}",
-        f"- torch.get_num_threads() = {info['torch_threads']}; jax devices = {info['jax_devices']}"
+        f"- torch device {info['torch_device']}, torch.get_num_threads() = {info['torch_threads']}; "
+        f"jax devices = {info['jax_devices']}, default matmul precision = {info['precision']}"
         f"; XLA_FLAGS = `{info['xla_flags'] or '(unset)'}`",
         f"- load average (1 min) before / after: {info['load_before']} / {info['load_after']}"
         " (other processes on the machine; every variant is timed in interleaved rounds)",
@@ -312,16 +343,17 @@ def render(
     lines += [
         "",
         "| batch | best PyTorch variant | jaxsim / best PyTorch (sentences/s) "
-        "| jaxsim batch shapes (= XLA compilations) | jaxsim compile ~= first - median (s) "
-        "| tokenisation share of jaxsim median |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| jaxsim packed / bucket padding | jaxsim batch shapes (= XLA compilations) "
+        "| jaxsim compile ~= first - median (s) | tokenisation share of jaxsim median |",
+        "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for batch_size in dict.fromkeys(r.batch_size for r in results):
         group = {r.name: r for r in results if r.batch_size == batch_size}
-        best = max((group[n] for n in TORCH_VARIANTS), key=lambda r: r.per_second)
+        best = max((r for n, r in group.items() if n.startswith("torch")), key=lambda r: r.per_second)
         jax_r = group[JAXSIM]
         lines.append(
             f"| {batch_size} | {best.name} | **{jax_r.per_second / best.per_second:.2f}x** "
+            f"| {jax_r.per_second / group[JAXSIM_BUCKETS].per_second:.2f}x "
             f"| {jax_r.shapes} | {jax_r.first_s - jax_r.median_s:.1f} "
             f"| {group[TOKENISE].median_s / jax_r.median_s:.0%} |"
         )
@@ -337,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a second batch size to report (0: none)")
     parser.add_argument("--repeats", type=int, default=5, help="timed passes per variant (>= 3)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown report")
+    parser.add_argument("--torch-device", default="cpu",
+                        help="cpu or cuda (jaxsim runs on jax's default backend: set JAX_PLATFORMS)")
     args = parser.parse_args(argv)
     if args.repeats < 3:
         parser.error("--repeats must be at least 3")
@@ -355,7 +389,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if jax_model.source is not None and jax_model.source.model_dir.resolve() != model_dir.resolve():
         raise SystemExit(f"jaxsim loaded {jax_model.source.model_dir}, not {model_dir}")
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    torch_model = AutoModel.from_pretrained(str(model_dir)).eval()
+    torch_model = AutoModel.from_pretrained(str(model_dir)).eval().to(args.torch_device)
+    # On a GPU the thread-count variants mean nothing: keep the two padding orders.
+    variants = TORCH_VARIANTS if args.torch_device == "cpu" else {
+        name: spec for name, spec in TORCH_VARIANTS.items() if spec[1] == 0
+    }
     lengths = [len(ids) for ids in tokenizer(
         list(texts), truncation=True, max_length=jax_model.tokenizer.max_length
     )["input_ids"]]
@@ -371,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[Result] = []
     for batch_size in batch_sizes:
         results += run_batch_size(jax_model, tokenizer, torch_model, texts, lengths,
-                                  batch_size, args.repeats)
+                                  batch_size, args.repeats, variants)
 
     info = {
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -379,7 +417,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "affinity": str(len(os.sched_getaffinity(0))), "ram": ram_gib(),
         "os": f"{platform.system()} {platform.release()}",
         "versions": ", ".join(f"{k} {v}" for k, v in versions().items()),
-        "torch_threads": str(torch.get_num_threads()),
+        "torch_threads": str(torch.get_num_threads()), "torch_device": args.torch_device,
+        "device": device_name(args.torch_device, jax),
+        "precision": str(jax.config.jax_default_matmul_precision or "default"),
         "jax_devices": ", ".join(str(d) for d in jax.devices()),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "load_before": f"{load_before:.2f}", "load_after": f"{os.getloadavg()[0]:.2f}",

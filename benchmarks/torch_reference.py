@@ -283,7 +283,7 @@ def relevance_loop(
     x = embedding_output(w, ids).detach().requires_grad_(True)  # [1, n, d]
     phi = pooled(w, x, None, rules)[0]
     h = phi.shape[0]
-    r = torch.zeros(h, x.shape[1], dtype=x.dtype)
+    r = torch.zeros(h, x.shape[1], dtype=x.dtype, device=x.device)
     for m in range(h) if dims is None else dims:
         if recompute_forward:
             phi = pooled(w, x, None, rules)[0]
@@ -306,9 +306,9 @@ def relevance_vjp(
         phi, pullback = torch.func.vjp(_phi_of(w, rules), x)
         h = phi.shape[0]
         rows = list(range(h)) if dims is None else list(dims)
-        r = torch.zeros(h, x.shape[0], dtype=x.dtype)
+        r = torch.zeros(h, x.shape[0], dtype=x.dtype, device=x.device)
         if rows:
-            cotangents = torch.eye(h, dtype=x.dtype)[rows]
+            cotangents = torch.eye(h, dtype=x.dtype, device=x.device)[rows]
             (jacobian,) = torch.func.vmap(pullback, chunk_size=chunk_size)(cotangents)  # [k, n, d]
             r[rows] = (jacobian * x).sum(-1)
         return r, phi
@@ -326,7 +326,7 @@ def relevance_jvp(
         return torch.func.jvp(phi_fn, (x,), (tangent,))[1]
 
     with torch.no_grad():
-        tangents = torch.eye(n, dtype=x.dtype)[:, :, None] * x[None]  # [n, n, d]
+        tangents = torch.eye(n, dtype=x.dtype, device=x.device)[:, :, None] * x[None]  # [n, n, d]
         columns = torch.func.vmap(column, chunk_size=chunk_size)(tangents)  # [n, h]
         return columns.T.contiguous(), phi_fn(x)
 
@@ -365,9 +365,9 @@ def pair_from_relevances(
 ) -> TwinResult:
     """``R = sum_m outer(r_m(a), r_m(b)) = r(a)^T r(b)`` in float64."""
     (r_a, phi_a), (r_b, phi_b) = rel_a, rel_b
-    r_a, r_b = r_a.numpy(), r_b.numpy()
+    r_a, r_b = r_a.cpu().numpy(), r_b.cpu().numpy()  # .cpu() also synchronises a GPU
     relevance = r_a.astype(np.float64).T @ r_b.astype(np.float64)
-    return TwinResult(relevance, r_a, r_b, phi_a.numpy(), phi_b.numpy())
+    return TwinResult(relevance, r_a, r_b, phi_a.cpu().numpy(), phi_b.cpu().numpy())
 
 
 def explain_pair(
@@ -377,7 +377,9 @@ def explain_pair(
     """BiLRP (``rules=LRP``) or H×P (``rules=PLAIN``) relevance of one pair, any engine."""
     w = as_weights(model)
     relevance = ENGINES[engine]
-    rels = [relevance(w, tokenize(tokenizer, text), rules, **engine_options) for text in (a, b)]
+    device = w.word.device
+    rels = [relevance(w, tokenize(tokenizer, text).to(device), rules, **engine_options)
+            for text in (a, b)]
     return pair_from_relevances(*rels)
 
 
@@ -412,10 +414,11 @@ def vectorised_jvp(
     return explain_pair(model, tokenizer, a, b, engine="jvp", rules=rules, chunk_size=chunk_size)
 
 
-def load_hf(model_dir: str) -> tuple[torch.nn.Module, object]:
-    """A Hugging Face ``BertModel`` (eval mode, no parameter gradients) and its tokenizer."""
+def load_hf(model_dir: str, device: str = "cpu") -> tuple[torch.nn.Module, object]:
+    """A Hugging Face ``BertModel`` (eval mode, no parameter gradients, on ``device``) and its
+    tokenizer."""
     from transformers import AutoTokenizer, BertModel
 
-    model = BertModel.from_pretrained(model_dir).eval()
+    model = BertModel.from_pretrained(model_dir).eval().to(device)
     model.requires_grad_(False)
     return model, AutoTokenizer.from_pretrained(model_dir)

@@ -21,8 +21,12 @@ from jaxsim.errors import JaxsimError
 from jaxsim.models import Encoder, encoder_for
 from jaxsim.models.config import ModelConfig, load_config
 from jaxsim.models.ops import PLAIN_OPS
-from jaxsim.models.pooling import POOLINGS, init_qkv_params, pool
+from jaxsim.models.pooling import POOLINGS, init_qkv_params, pool, segment_pool
 from jaxsim.text import Encoded, TextTokenizer, batches_by_bucket, load_tokenizer
+from jaxsim.text.packing import packed_batches
+
+PACK_ROW_LENGTH = 64  # tokens per packed row (texts longer than this are bucket-padded instead)
+PACK_TOKENS_PER_TEXT = 16  # a packed batch of ``batch_size`` holds batch_size * 16 token slots
 
 Array = jax.Array
 
@@ -37,6 +41,19 @@ def pooled_embeddings(
     x = enc.embed(params, config, PLAIN_OPS, ids, type_ids)
     hidden = enc.encode_embeddings(params, config, PLAIN_OPS, x, mask)
     return pool(pooling, pool_params, PLAIN_OPS, hidden, mask)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "pooling", "max_segments"))
+def packed_pooled_embeddings(
+    params: dict, pool_params: dict | None, ids: Array, type_ids: Array, positions: Array,
+    segments: Array, *, config: ModelConfig, pooling: str, max_segments: int,
+) -> Array:
+    """Packed rows (``jaxsim.text.packing``): ``i32[R, L]`` each -> ``f32[R, S, h]``, one
+    embedding per text slot (un-normalised; empty slots are zero)."""
+    enc = encoder_for(config)
+    x = enc.embed(params, config, PLAIN_OPS, ids, type_ids, positions)
+    hidden = enc.encode_embeddings(params, config, PLAIN_OPS, x, segments > 0, segments)
+    return segment_pool(pooling, pool_params, PLAIN_OPS, hidden, segments, positions, max_segments)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,12 +89,34 @@ class Model:
         return [self.tokenizer.encode(t, what=f"text {i}") for i, t in enumerate(texts)]
 
     def embed(
-        self, texts: Sequence[str], batch_size: int = 32, normalize: bool | None = None
+        self, texts: Sequence[str], batch_size: int = 32, normalize: bool | None = None,
+        packing: bool = True,
     ) -> np.ndarray:
         """Pooled embeddings ``f32[N, h]``; L2-normalised if the model's pipeline says so
-        (sentence-transformers ``Normalize``) unless ``normalize`` overrides it."""
+        (sentence-transformers ``Normalize``) unless ``normalize`` overrides it.
+
+        packing: lay texts of up to 64 tokens end to end in rows of 64 (``jaxsim.text.packing``:
+        per-text attention mask and positions, one compilation; each batch holds
+        ``batch_size * 16`` token slots); longer texts, and all texts with ``packing=False``, are
+        sorted by length and padded to their bucket, ``batch_size`` texts per batch."""
         encoded = self.encode(texts)
         out = np.zeros((len(encoded), self.config.hidden_size), np.float32)
+        long_idx = list(range(len(encoded)))
+        if packing:
+            short_idx = [i for i, e in enumerate(encoded) if len(e) <= PACK_ROW_LENGTH]
+            long_idx = [i for i, e in enumerate(encoded) if len(e) > PACK_ROW_LENGTH]
+            self._embed_packed([encoded[i] for i in short_idx], short_idx, batch_size, out)
+        self._embed_bucketed([encoded[i] for i in long_idx], long_idx, batch_size, out)
+        if self.normalize if normalize is None else normalize:
+            out /= np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
+        return out
+
+    def _embed_bucketed(
+        self, encoded: list[Encoded], where: list[int], batch_size: int, out: np.ndarray
+    ) -> None:
+        """Write the pooled embedding of ``encoded[j]`` to ``out[where[j]]`` (bucket padding)."""
+        if not encoded:
+            return
         for idx, batch in batches_by_bucket(
             encoded, batch_size, self.tokenizer.max_length, self.tokenizer.pad_token_id
         ):
@@ -86,10 +125,25 @@ class Model:
                 jnp.asarray(batch.type_ids), jnp.asarray(batch.mask),
                 config=self.config, pooling=self.pooling,
             )
-            out[idx] = np.asarray(vectors)[: len(idx)]
-        if self.normalize if normalize is None else normalize:
-            out /= np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
-        return out
+            out[[where[i] for i in idx]] = np.asarray(vectors)[: len(idx)]
+
+    def _embed_packed(
+        self, encoded: list[Encoded], where: list[int], batch_size: int, out: np.ndarray
+    ) -> None:
+        """As ``_embed_bucketed`` with packed rows (every text <= ``PACK_ROW_LENGTH`` tokens)."""
+        if not encoded:
+            return
+        rows = max(1, batch_size * PACK_TOKENS_PER_TEXT // PACK_ROW_LENGTH)
+        max_segments = PACK_ROW_LENGTH // 4  # the shortest text is 3 tokens: [CLS] x [SEP]
+        for batch, placements in packed_batches(
+            encoded, rows, PACK_ROW_LENGTH, max_segments, self.tokenizer.pad_token_id
+        ):
+            vectors = np.asarray(packed_pooled_embeddings(
+                self.params, self.pool_params, *(jnp.asarray(a) for a in batch),
+                config=self.config, pooling=self.pooling, max_segments=max_segments,
+            ))
+            for p in placements:
+                out[where[p.text]] = vectors[p.row, p.segment - 1]
 
     def explain(self, text_a: str, text_b: str, method: str = "bilrp", **options):
         """Explain the pair's similarity (``jaxsim.explain.explain_pair``) -> PairExplanation."""

@@ -220,3 +220,37 @@ def test_unsupported_sentence_transformers_pipelines_are_refused_up_front(
     message = str(info.value)
     assert phrase in message and "\n" not in message
     assert "no modules.json" in message  # names the way out
+
+
+_SAVE_ON_ANOTHER_TOPOLOGY = """
+import os, sys
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+from pathlib import Path
+import jax, numpy as np
+from jaxsim.convert.cache import save_params
+from jaxsim.convert.keymap import abstract_params
+from jaxsim.models.config import load_config
+cfg = load_config(Path(sys.argv[1]))
+last = jax.devices()[3]
+params = jax.tree.map(
+    lambda s: jax.device_put(np.arange(np.prod(s.shape), dtype=np.float32).reshape(s.shape), last),
+    abstract_params(cfg))
+save_params(Path(sys.argv[2]), params)
+"""
+
+
+def test_orbax_cache_written_on_another_device_topology_restores_here(tmp_path, tiny_bert_dir):
+    # A cache converted on a 4-device host (or a GPU) and read on this 1-device CPU process: orbax
+    # refuses ("Topology mismatch") unless the restore target names the local device.
+    import subprocess
+    import sys
+
+    saved = tmp_path / "params"
+    subprocess.run([sys.executable, "-c", _SAVE_ON_ANOTHER_TOPOLOGY, str(tiny_bert_dir), str(saved)],
+                   check=True, cwd=Path(__file__).resolve().parents[1])
+    config = jaxsim.models.config.load_config(tiny_bert_dir)
+    params = convert_cache.restore_params(saved, config)
+    for leaf in jax.tree.leaves(params):
+        assert leaf.devices() == {jax.local_devices()[0]}
+        np.testing.assert_array_equal(
+            np.asarray(leaf), np.arange(leaf.size, dtype=np.float32).reshape(leaf.shape))

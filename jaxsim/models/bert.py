@@ -19,23 +19,30 @@ import jax
 import jax.numpy as jnp
 
 from jaxsim.models.config import BertConfig
-from jaxsim.models.layers import attention, dense, layer_norm, merge_heads, split_heads
+from jaxsim.models.layers import attention, dense, layer_norm, merge_heads, same_segment, split_heads
 from jaxsim.models.ops import Ops
 
 Array = jax.Array
 Params = dict
 
 
-def embedding_sum(params: Params, config: BertConfig, ids: Array, token_types: Array) -> Array:
-    """Word + position + token-type embeddings before the LayerNorm: ``i32[B, n] -> f32[B, n, d]``."""
+def embedding_sum(
+    params: Params, config: BertConfig, ids: Array, token_types: Array, positions: Array | None = None
+) -> Array:
+    """Word + position + token-type embeddings before the LayerNorm: ``i32[B, n] -> f32[B, n, d]``.
+
+    ``positions: i32[B, n]`` overrides ``0..n-1`` (packed rows restart them for every text)."""
     emb = params["embeddings"]
-    n = ids.shape[-1]
-    return emb["word"][ids] + emb["position"][jnp.arange(n)] + emb["token_type"][token_types]
+    pos = jnp.arange(ids.shape[-1]) if positions is None else positions
+    return emb["word"][ids] + emb["position"][pos] + emb["token_type"][token_types]
 
 
-def embed(params: Params, config: BertConfig, ops: Ops, ids: Array, token_types: Array) -> Array:
+def embed(
+    params: Params, config: BertConfig, ops: Ops, ids: Array, token_types: Array,
+    positions: Array | None = None,
+) -> Array:
     """The embedding module's output (after its LayerNorm): the input BiLRP explains."""
-    return embedding_norm(params, config, ops, embedding_sum(params, config, ids, token_types))
+    return embedding_norm(params, config, ops, embedding_sum(params, config, ids, token_types, positions))
 
 
 def embedding_norm(params: Params, config: BertConfig, ops: Ops, summed: Array) -> Array:
@@ -54,10 +61,15 @@ def _layer(p: Params, config: BertConfig, ops: Ops, x: Array, allowed: Array) ->
 
 
 def encode_embeddings_with_attention(
-    params: Params, config: BertConfig, ops: Ops, x: Array, mask: Array
+    params: Params, config: BertConfig, ops: Ops, x: Array, mask: Array, segments: Array | None = None
 ) -> tuple[Array, tuple[Array, ...]]:
-    """``x: f32[B, n, d]``, ``mask: bool[B, n]`` -> (last hidden f32[B, n, d], per-layer probs)."""
+    """``x: f32[B, n, d]``, ``mask: bool[B, n]`` -> (last hidden f32[B, n, d], per-layer probs).
+
+    ``segments: i32[B, n]`` (packed rows, ``jaxsim.text.packing``): a query attends only to the
+    real keys of its own segment."""
     allowed = mask[:, None, None, :]  # every query may attend to every real key
+    if segments is not None:
+        allowed = allowed & same_segment(segments)
     probs_per_layer = []
     for layer in params["layers"]:
         x, probs = _layer(layer, config, ops, x, allowed)
@@ -65,6 +77,8 @@ def encode_embeddings_with_attention(
     return x, tuple(probs_per_layer)
 
 
-def encode_embeddings(params: Params, config: BertConfig, ops: Ops, x: Array, mask: Array) -> Array:
+def encode_embeddings(
+    params: Params, config: BertConfig, ops: Ops, x: Array, mask: Array, segments: Array | None = None
+) -> Array:
     """Last hidden state ``f32[B, n, d]`` from the embedding output ``x``."""
-    return encode_embeddings_with_attention(params, config, ops, x, mask)[0]
+    return encode_embeddings_with_attention(params, config, ops, x, mask, segments)[0]

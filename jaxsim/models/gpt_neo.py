@@ -18,23 +18,30 @@ import jax
 import jax.numpy as jnp
 
 from jaxsim.models.config import GPTNeoConfig
-from jaxsim.models.layers import attention, dense, layer_norm, merge_heads, split_heads
+from jaxsim.models.layers import attention, dense, layer_norm, merge_heads, same_segment, split_heads
 from jaxsim.models.ops import Ops
 
 Array = jax.Array
 Params = dict
 
 
-def embedding_sum(params: Params, config: GPTNeoConfig, ids: Array, token_types: Array) -> Array:
-    """``wte[ids] + wpe[positions]``: ``i32[B, n] -> f32[B, n, d]``. token_types is ignored."""
+def embedding_sum(
+    params: Params, config: GPTNeoConfig, ids: Array, token_types: Array, positions: Array | None = None
+) -> Array:
+    """``wte[ids] + wpe[positions]``: ``i32[B, n] -> f32[B, n, d]``. token_types is ignored;
+    ``positions: i32[B, n]`` overrides ``0..n-1`` (packed rows)."""
     del token_types
     emb = params["embeddings"]
-    return emb["word"][ids] + emb["position"][jnp.arange(ids.shape[-1])]
+    pos = jnp.arange(ids.shape[-1]) if positions is None else positions
+    return emb["word"][ids] + emb["position"][pos]
 
 
-def embed(params: Params, config: GPTNeoConfig, ops: Ops, ids: Array, token_types: Array) -> Array:
+def embed(
+    params: Params, config: GPTNeoConfig, ops: Ops, ids: Array, token_types: Array,
+    positions: Array | None = None,
+) -> Array:
     """GPT-Neo has no embedding LayerNorm: the explained input is ``wte + wpe``."""
-    return embedding_sum(params, config, ids, token_types)
+    return embedding_sum(params, config, ids, token_types, positions)
 
 
 def embedding_norm(params: Params, config: GPTNeoConfig, ops: Ops, summed: Array) -> Array:
@@ -65,11 +72,16 @@ def _layer(
 
 
 def encode_embeddings_with_attention(
-    params: Params, config: GPTNeoConfig, ops: Ops, x: Array, mask: Array
+    params: Params, config: GPTNeoConfig, ops: Ops, x: Array, mask: Array, segments: Array | None = None
 ) -> tuple[Array, tuple[Array, ...]]:
-    """``x: f32[B, n, d]``, ``mask: bool[B, n]`` -> (``ln_f`` output f32[B, n, d], per-layer probs)."""
+    """``x: f32[B, n, d]``, ``mask: bool[B, n]`` -> (``ln_f`` output f32[B, n, d], per-layer probs).
+
+    ``segments: i32[B, n]`` (packed rows): keys must also be in the query's segment. Texts are
+    contiguous in a row, so the causal offset inside a row is the offset inside the text."""
     n = x.shape[1]
     key_ok = mask[:, None, None, :]
+    if segments is not None:
+        key_ok = key_ok & same_segment(segments)
     allowed = {
         "global": causal_allowed(n, None)[None, None] & key_ok,
         "local": causal_allowed(n, config.window_size)[None, None] & key_ok,
@@ -82,6 +94,6 @@ def encode_embeddings_with_attention(
 
 
 def encode_embeddings(
-    params: Params, config: GPTNeoConfig, ops: Ops, x: Array, mask: Array
+    params: Params, config: GPTNeoConfig, ops: Ops, x: Array, mask: Array, segments: Array | None = None
 ) -> Array:
-    return encode_embeddings_with_attention(params, config, ops, x, mask)[0]
+    return encode_embeddings_with_attention(params, config, ops, x, mask, segments)[0]

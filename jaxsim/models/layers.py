@@ -36,6 +36,12 @@ def merge_heads(x: Array) -> Array:
     return x.transpose(0, 2, 1, 3).reshape(b, n, h * k)
 
 
+def same_segment(segments: Array) -> Array:
+    """``i32[B, n] -> bool[B, 1, n, n]`` (query, key): both tokens belong to the same text of a
+    packed row (``jaxsim.text.packing``)."""
+    return (segments[:, :, None] == segments[:, None, :])[:, None]
+
+
 def attention(
     ops: Ops, q: Array, k: Array, v: Array, allowed: Array, scale: float
 ) -> tuple[Array, Array]:

@@ -86,3 +86,26 @@ def pool(
             raise ValueError("qkv pooling needs its params (jaxsim.models.pooling.init_qkv_params)")
         return qkv_pool(pool_params, ops, hidden, mask)
     raise ValueError(f"unknown pooling {name!r}: choose one of {POOLINGS}")
+
+
+def segment_members(segments: Array, max_segments: int) -> Array:
+    """``i32[B, n] -> bool[B, S, n]``: token t of row b belongs to text s+1 of that row."""
+    return segments[:, None, :] == jnp.arange(1, max_segments + 1)[None, :, None]
+
+
+def segment_pool(
+    name: str, pool_params: dict | None, ops: Ops, hidden: Array, segments: Array,
+    positions: Array, max_segments: int,
+) -> Array:
+    """Pool every text of packed rows (``jaxsim.text.packing``): ``hidden: f32[B, n, d]``,
+    ``segments, positions: i32[B, n]`` -> ``f32[B, S, d]`` (all-zero for empty segments)."""
+    members = segment_members(segments, max_segments)  # bool[B, S, n]
+    if name == "mean":
+        weights = members.astype(hidden.dtype)
+        sums = jnp.einsum("bsn,bnd->bsd", weights, hidden)
+        return sums / jnp.maximum(weights.sum(-1, keepdims=True), 1e-9)
+    if name == "cls":
+        first = (members & (positions == 0)[:, None, :]).astype(hidden.dtype)
+        return jnp.einsum("bsn,bnd->bsd", first, hidden)
+    # Any other pooling: run it once per segment with that segment as the mask.
+    return jax.vmap(lambda m: pool(name, pool_params, ops, hidden, m), in_axes=1, out_axes=1)(members)

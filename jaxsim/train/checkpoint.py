@@ -53,7 +53,13 @@ def restore_state(
     if step is None:
         raise JaxsimError(f"no checkpoint to resume in {manager.directory}")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, params_like)
-    opt_abstract = jax.eval_shape(optimizer.init, abstract)
+    # eval_shape drops placement: put every optimizer leaf on this process's first device, so a
+    # checkpoint saved on another topology (GPU, several devices) restores here.
+    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    opt_abstract = jax.tree.map(
+        lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding),
+        jax.eval_shape(optimizer.init, abstract),
+    )
     restored = manager.restore(step, args=ocp.args.Composite(
         params=ocp.args.StandardRestore(abstract),
         opt_state=ocp.args.StandardRestore(opt_abstract),
