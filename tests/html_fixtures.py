@@ -36,7 +36,8 @@ def word_pair_result() -> WordPairExplanation:
         method="bti", model="hand-made", tokens_a=["[CLS]", "a", "red", "dress", "[SEP]"],
         tokens_b=["[CLS]", "a", "crim", "##son", "gown", "[SEP]"], similarity=0.8,
         words_a=words_a, words_b=words_b,
-        token_saliency_a=np.array([0, 0.1, 0.7, 1.0, 0]), token_saliency_b=np.array([0, 0.1, 0.6, 0.8, 1.0, 0]),
+        token_saliency_a=np.array([0, 0.1, 0.7, 1.0, 0]),
+        token_saliency_b=np.array([0, 0.1, 0.6, 0.8, 1.0, 0]),
         word_saliency_a=np.array([0.1, 0.7, 1.0]), word_saliency_b=np.array([0.1, 0.8, 1.0]),
         word_pairs=all_pairs[:2], all_pairs=all_pairs,
     )
