@@ -1,4 +1,4 @@
-// jaxsim HTML views: vanilla JS + SVG, no network. Reads the JSON in <script id="jaxsim-data">.
+// jaxsim HTML views: vanilla JS + SVG, no network. Reads the JSON of the element #jaxsim-data.
 // Data format: jaxsim/viz/html.py (explanations) and jaxsim/viz/report.py (corpus reports).
 (function () {
   "use strict";
