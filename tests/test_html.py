@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import html
 import json
 import re
@@ -17,12 +18,16 @@ from jaxsim.errors import JaxsimError
 from jaxsim.viz import html as views
 from jaxsim.viz.report import contributions, report_html
 from tests import html_fixtures as fx
-from tests.test_cli import _subcommands
 
 # Anything that could make a page load something: a URL scheme, a protocol-relative or CSS url,
 # an attribute that fetches. The SVG namespace is read from the DOM, so no URL is allowed at all.
 EXTERNAL = re.compile(r"(?i)\b(?:https?|ftp|wss?|file):|\bsrc\s*=|\bhref\s*=|@import|url\(|<link\b"
                       r"|<img\b|<iframe\b|\bfetch\(|XMLHttpRequest|//[a-z0-9-]+\.[a-z0-9.-]+/")
+
+
+def _subcommands() -> list[str]:
+    actions = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return sorted(actions[0].choices)
 
 
 def page_json(page: str) -> dict:
@@ -200,6 +205,10 @@ def test_report_reads_topk_and_bti_stores_and_caps_the_drill_down(tmp_path):
     data = page_json(report_html(bti))
     assert (data["top_word_pairs"][0]["word_a"], data["top_word_pairs"][0]["total"]) == ("dress", 1.8)
     assert data["pairs"][0]["view"]["levels"]["word"]["selected"] == [[2, 2], [1, 1]]
+    full = write_corpus(tmp_path / "full", [fx.pair_result(s) for s in range(3)], Store("full"))
+    data = page_json(report_html(full, token_cells=2 * 7 * 6))  # room for two pairs' R
+    assert [set(p["view"]["levels"]) for p in data["pairs"]] == [{"word", "token"}] * 2 + [{"word"}]
+    assert "1 pairs at word level only" in data["pairs_note"]
 
 
 def test_report_cli_writes_the_page_and_rejects_a_folder_without_a_run(corpus_dir, tmp_path, capsys):

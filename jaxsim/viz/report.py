@@ -97,15 +97,16 @@ def _sparse_level(record: dict[str, Any]) -> Data | None:
             "saliency_name": "kept relevance"}
 
 
-def pair_view(record: dict[str, Any]) -> Data | None:
-    """The drill-down page data of one stored record (the levels its store kept)."""
+def pair_view(record: dict[str, Any], with_tokens: bool = True) -> Data | None:
+    """The drill-down page data of one stored record (the levels its store kept; the word-piece
+    level only ``with_tokens``)."""
     levels: dict[str, Data] = {}
     value_name, threshold = "relevance", 0.2
     if "word_relevance" in record:
         levels["word"] = pair_level(record["words_a"], record["words_b"],
                                     np.asarray(record["word_relevance"], np.float64).reshape(
                                         len(record["words_a"]), len(record["words_b"])))
-        if "relevance" in record:
+        if "relevance" in record and with_tokens:
             levels["token"] = pair_level(record["tokens_a"], record["tokens_b"],
                                          np.asarray(record["relevance"], np.float64))
     elif "top_words" in record:
@@ -163,13 +164,19 @@ def _meta(out: Path, run: dict | None, manifest: dict | None, pairs: int) -> lis
 
 def report_data(records: Iterable[dict[str, Any]], *, out: Path, run: dict | None = None,
                 manifest: dict | None = None, max_pairs: int = 500, per_pair: int = 20,
-                top: int = 30, bins: int = 20, page_size: int = 20) -> Data:
-    """Aggregate the records of a corpus run into the report's page data (one pass)."""
+                top: int = 30, bins: int = 20, page_size: int = 20,
+                token_cells: int = 1_000_000) -> Data:
+    """Aggregate the records of a corpus run into the report's page data (one pass).
+
+    token_cells: budget of word-piece matrix entries embedded for the drill-down (a ``full``
+    store keeps [n_a, n_b] per pair); past it, pairs are drawn at word level only.
+    """
     similarities: list[float] = []
     totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0])
     pos: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0])
     drill: list[dict[str, Any]] = []
     stores: set[str] = set()
+    cells_left, tokens_dropped = token_cells, 0
     for record in records:
         similarities.append(float(record["similarity"]))
         for c in contributions(record, per_pair):
@@ -183,8 +190,12 @@ def report_data(records: Iterable[dict[str, Any]], *, out: Path, run: dict | Non
         stores.add("word_relevance" if "word_relevance" in record else
                    "top_words" if "top_words" in record else "word_pairs")
         if len(drill) < max_pairs:
+            cells = len(record.get("tokens_a", ())) * len(record.get("tokens_b", ()))
+            with_tokens = cells <= cells_left
+            cells_left -= cells if with_tokens else 0
+            tokens_dropped += "relevance" in record and not with_tokens
             drill.append({"id": record["id"], "text_a": record["text_a"], "text_b": record["text_b"],
-                          "similarity": record["similarity"], "view": pair_view(record)})
+                          "similarity": record["similarity"], "view": pair_view(record, with_tokens)})
     if not similarities:
         raise JaxsimError(f"{out} has no explained pairs yet (no committed shard with records)")
     counts, edges = np.histogram(np.asarray(similarities), bins=bins)
@@ -201,8 +212,12 @@ def report_data(records: Iterable[dict[str, Any]], *, out: Path, run: dict | Non
         "pos_note": "No part-of-speech tags in these records: add pos_a / pos_b (one tag per word) "
                     "to the records or to their top_words / word_pairs entries to get this heatmap.",
         "pairs": drill, "page_size": page_size,
-        "pairs_note": (f"The first {max_pairs} of {len(similarities)} pairs (--max-pairs)."
-                       if len(similarities) > max_pairs else None),
+        "pairs_note": " ".join(
+            ([f"The first {max_pairs} of {len(similarities)} pairs (--max-pairs)."]
+             if len(similarities) > max_pairs else []) +
+            ([f"{tokens_dropped} pairs at word level only (word-piece matrices past "
+              f"{token_cells} entries are left out to keep the page small)."]
+             if tokens_dropped else [])) or None,
     }
 
 
