@@ -6,6 +6,8 @@ import argparse
 import html
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -236,3 +238,10 @@ def test_every_help_runs_and_shows_an_example(command, capsys):
 def test_report_is_a_subcommand():
     assert "report" in _subcommands() and build_parser().parse_args(
         ["report", "--input", "x", "--out", "y"]).max_pairs == 500
+
+
+def test_the_installed_entry_point_prints_help():
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "jaxsim.cli", "--help"], cwd=root, text=True,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0 and "report" in done.stdout and "example" in done.stdout
