@@ -44,7 +44,8 @@ def write_corpus(out: Path, results, store: Store, method: str = "bilrp", pos: b
                            "pooling": "mean", "store": str(store), "shard_size": 2})
     records = []
     for row, result in enumerate(results):
-        record = pair_record(store, row, f"text a {row}", f"text b {row}", result)
+        text_a, text_b = " ".join(result.words_a), " ".join(result.words_b)  # same word split
+        record = pair_record(store, row, text_a, text_b, result)
         if pos:
             record["pos_a"] = ["DET", "NOUN", "VERB", "NOUN"][: len(record["words_a"])]
             record["pos_b"] = ["DET", "NOUN", "VERB", "NOUN"][: len(record["words_b"])]
@@ -203,6 +204,11 @@ def test_report_reads_topk_and_bti_stores_and_caps_the_drill_down(tmp_path):
     data = page_json(report_html(topk, max_pairs=2))
     assert len(data["pairs"]) == 2 and "first 2 of 4" in data["pairs_note"]
     assert data["word_pairs_source"] == "the word pairs each record kept"
+    kept = data["pairs"][1]["view"]["levels"]["word"]  # the 3 kept entries, None elsewhere
+    words_a, words_b, matrix = fx.pair_result(1).word_relevance()
+    assert (kept["labels_a"], kept["labels_b"]) == (words_a, words_b)
+    assert sorted(v for row in kept["matrix"] for v in row if v is not None) == sorted(
+        v for _, _, v in fx.pair_result(1).top_pairs(3))
     bti = write_corpus(tmp_path / "bti", [fx.word_pair_result()] * 2, Store("full"), method="bti")
     data = page_json(report_html(bti))
     assert (data["top_word_pairs"][0]["word_a"], data["top_word_pairs"][0]["total"]) == ("dress", 1.8)
