@@ -62,22 +62,29 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    """Versions, devices, the default model's files and whether its conversion is cached."""
     import flax
     import jax
     import jaxlib
 
-    from jaxsim.convert.cache import default_weights_root
-    from jaxsim.convert.source import DEFAULT_MODEL_INSTALL, default_model_dir
+    from jaxsim.convert.cache import cache_path, default_weights_root
+    from jaxsim.convert.source import DEFAULT_MODEL_INSTALL, resolve, weight_files
 
-    print(f"jax {jax.__version__}, jaxlib {jaxlib.__version__}, flax {flax.__version__}")
-    print(f"devices: {jax.devices()}")
-    try:
-        print(f"default model: {default_model_dir()}")
-    except JaxsimError:
-        print(f"default model: missing — run `{DEFAULT_MODEL_INSTALL}`")
+    print(f"python {sys.version.split()[0]}; jax {jax.__version__}, jaxlib {jaxlib.__version__}, "
+          f"flax {flax.__version__}")
+    print(f"devices: {jax.devices()} (default backend: {jax.default_backend()})")
     root = default_weights_root()
-    cached = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
-    print(f"converted weights in {root}: {', '.join(cached) or 'none yet'}")
+    try:
+        source = resolve(args.model)
+        print(f"{'default model' if args.model is None else 'model'}: {source.name} at {source.model_dir}")
+        path = cache_path(source, weight_files(source.model_dir, args.allow_pickle), root)
+        state = "cached" if path.is_dir() else "not cached yet (converted and cached on first use)"
+        print(f"converted weights: {state}: {path}")
+    except JaxsimError as err:
+        print(f"default model: missing — run `{DEFAULT_MODEL_INSTALL}` ({err})" if args.model is None
+              else f"model: {err}")
+    cached = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    print(f"weights cache {root}: {', '.join(cached) or 'empty'}")
     return 0
 
 
@@ -121,7 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("doctor", help="versions, devices, default model and cached weights",
-                       formatter_class=raw, epilog="example:\n  jaxsim doctor")
+                       formatter_class=raw,
+                       epilog="examples:\n  jaxsim doctor\n  jaxsim doctor --model ./my-bert")
+    p.add_argument("--model", default=None, help="check this model instead of the default one")
+    p.add_argument("--allow-pickle", action="store_true", help="count pytorch_model.bin checkpoints")
     p.set_defaults(func=cmd_doctor)
 
     from jaxsim.explain.cli import add_explain_parser
@@ -133,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     from jaxsim.evaluate.deletion_cli import add_deletion_parser
     add_deletion_parser(sub)
+    from jaxsim.viz.report_cli import add_report_parser
+    add_report_parser(sub)
     return parser
 
 

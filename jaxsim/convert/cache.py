@@ -48,6 +48,12 @@ def _folder_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
+def cache_path(source: ModelSource, files: list[Path], weights_root: Path | None = None) -> Path:
+    """Where the converted params of ``source`` (checkpoint ``files``) are (or will be) cached."""
+    root = (weights_root or default_weights_root()) / _folder_name(source.name)
+    return root / source_hash(files + [source.model_dir / "config.json"])
+
+
 def save_params(path: Path, params: dict) -> None:
     checkpointer = ocp.StandardCheckpointer()
     checkpointer.save(path.resolve(), params, force=True)
@@ -77,9 +83,8 @@ def load_params(
     files = weight_files(source.model_dir, allow_pickle=allow_pickle)
     if not use_cache:
         return convert_state_dict(read_tensors(files), config, str(source.model_dir)), None
-    files_hashed = files + [source.model_dir / "config.json"]
-    root = (weights_root or default_weights_root()) / _folder_name(source.name)
-    path = root / source_hash(files_hashed)
+    path = cache_path(source, files, weights_root)
+    root = path.parent
     if path.is_dir():
         return restore_params(path, config), path
     params = convert_state_dict(read_tensors(files), config, str(source.model_dir))

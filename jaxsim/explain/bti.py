@@ -304,6 +304,17 @@ class WordPairExplanation:
             lines.append(f"\nword saliency, text {name}: {shown}")
         return "\n".join(lines)
 
+    def to_html(self) -> str:
+        """One self-contained HTML page: matched pairs as lines and matrix, saliencies."""
+        from jaxsim.viz.html import word_pairs_html
+
+        return word_pairs_html(self)
+
+    def _repr_html_(self) -> str:  # Jupyter
+        from jaxsim.viz.html import notebook_html
+
+        return notebook_html(self.to_html())
+
 
 def _pair_dicts(pairs, scores, cos, sal_a, sal_b, words_a, words_b) -> list[dict[str, Any]]:
     out = [{"word_a": words_a[i], "word_b": words_b[j], "score": float(s),

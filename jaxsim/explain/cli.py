@@ -21,10 +21,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.format == "json":
         text = result.to_json(indent=None)
     elif args.format == "html":
-        from jaxsim.viz.html import pair_html, word_pairs_html
-
-        text = (result.to_html() if hasattr(result, "to_html") else
-                pair_html(result) if hasattr(result, "relevance") else word_pairs_html(result))
+        text = result.to_html()  # one self-contained page (jaxsim.viz.html)
     else:
         text = result.show()
     if args.out:
@@ -48,6 +45,7 @@ def add_explain_parser(sub: argparse._SubParsersAction) -> None:
         epilog='examples:\n'
                '  jaxsim explain "A man is playing a guitar." "A person plays an instrument."\n'
                '  jaxsim explain --method hxp --format json --out pair.json "a" "b"\n'
+               '  jaxsim explain --format html --out pair.html "A cat sits." "A cat is sitting."\n'
                '  jaxsim explain --method bti "A red dress." "A crimson gown."',
     )
     _add_model_args(p)

@@ -260,19 +260,15 @@ class TokenExplanation:
         return "\n".join(lines)
 
     def to_html(self) -> str:
-        """A self-contained HTML snippet: tokens shaded by score / max."""
-        from html import escape
+        """One self-contained HTML page: both texts shaded by score, bars, word / piece toggle."""
+        from jaxsim.viz.html import token_scores_html
 
-        peak = float(np.abs(self.scores).max()) or 1.0
-        spans = []
-        for token, score, seg in zip(self.tokens, self.scores, self.segment, strict=True):
-            alpha = min(abs(float(score)) / peak, 1.0)
-            spans.append(f'<span title="{score:.4g}" style="background: rgba(220, 40, 40, {alpha:.3f});'
-                         f' padding: 1px 2px; margin: 1px;{" font-weight: bold;" if seg < 0 else ""}">'
-                         f"{escape(token)}</span>")
-        head = escape(self.show(k=0).splitlines()[0])
-        return (f'<!doctype html><meta charset="utf-8"><title>{escape(self.method)}</title>'
-                f"<p>{head}</p><p style='line-height: 2'>{' '.join(spans)}</p>")
+        return token_scores_html(self)
+
+    def _repr_html_(self) -> str:  # Jupyter
+        from jaxsim.viz.html import notebook_html
+
+        return notebook_html(self.to_html())
 
     def save_png(self, path: str | Path) -> Path:
         """Bar chart of the token scores (a's pieces, then b's), specials in grey."""

@@ -131,6 +131,17 @@ class PairExplanation:
 
         return render_pair(self, k)
 
+    def to_html(self) -> str:
+        """One self-contained HTML page: heatmap, paper-style lines, word / word-piece toggle."""
+        from jaxsim.viz.html import pair_html
+
+        return pair_html(self)
+
+    def _repr_html_(self) -> str:  # Jupyter
+        from jaxsim.viz.html import notebook_html
+
+        return notebook_html(self.to_html())
+
     def save_png(self, path: str | Path, kind: str = "both") -> Path:
         """Heatmap (``matrix``), the paper-style figure (``lines``) or ``both`` side by side."""
         from jaxsim.viz.figures import save_pair_png

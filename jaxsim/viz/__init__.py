@@ -1,1 +1,1 @@
-"""Views of explanations: terminal text, matplotlib figures."""
+"""Views of explanations: terminal text, matplotlib figures, self-contained HTML pages."""

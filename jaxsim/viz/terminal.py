@@ -9,6 +9,22 @@ def _cell(value: float) -> str:
     return f"{value:+.2f}" if abs(value) >= 0.005 else "   . "
 
 
+def alignment(words_a: list[str], words_b: list[str], matrix: np.ndarray, width: int,
+              width_b: int) -> list[str]:
+    """One line per word of a: its partner in b of largest |relevance| and that value, with a
+    bar of ``#`` (positive) or ``-`` (negative) in twentieths of max|R|."""
+    if matrix.size == 0:
+        return []
+    scale = float(np.abs(matrix).max()) or 1.0
+    out = []
+    for i, a in enumerate(words_a):
+        j = int(np.argmax(np.abs(matrix[i])))
+        value = float(matrix[i, j])
+        bar = ("#" if value > 0 else "-") * round(20 * abs(value) / scale)
+        out.append(f"  {a:>{width}} -> {words_b[j]:<{width_b}} {value:+.4f} {bar}")
+    return out
+
+
 def render_pair(result, k: int = 8, max_words: int = 14) -> str:
     """Header, the top-k word pairs, and the word matrix divided by max|R| (truncated)."""
     words_a, words_b, matrix = result.word_relevance()
@@ -23,6 +39,8 @@ def render_pair(result, k: int = 8, max_words: int = 14) -> str:
     width_b = max([len(w) for w in words_b] + [4])
     for a, b, value in result.top_pairs(k):
         lines.append(f"  {a:>{width}} ~ {b:<{width_b}} {value:+.4f}")
+    lines += ["", "strongest partner of each word of a (argmax |relevance| over b):"]
+    lines += alignment(words_a, words_b, matrix, width, width_b)
     scale = float(np.abs(matrix).max()) or 1.0
     shown_a, shown_b = words_a[:max_words], words_b[:max_words]
     lines += ["", "word relevance / max|R|  (rows: text a, columns: text b)"]
