@@ -99,7 +99,9 @@ class Model:
         per-text attention mask and positions, one compilation; each batch holds
         ``batch_size * 16`` token slots); longer texts, and all texts with ``packing=False``, are
         sorted by length and padded to their bucket, ``batch_size`` texts per batch."""
-        encoded = self.encode(texts)
+        if isinstance(texts, str):
+            texts = [texts]
+        encoded = self.tokenizer.encode_for_embedding(texts)
         out = np.zeros((len(encoded), self.config.hidden_size), np.float32)
         long_idx = list(range(len(encoded)))
         if packing:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxsim.model import PACK_ROW_LENGTH
-from jaxsim.text.packing import first_fit_rows, pack_rows
+from jaxsim.text.packing import best_fit_rows, pack_rows
 
 ATOL = 1e-5
 
@@ -29,17 +29,17 @@ _TEXTS = [
 ]
 
 
-def test_first_fit_rows_places_every_text_once_within_row_and_segment_limits():
+def test_best_fit_rows_places_every_text_once_within_row_and_segment_limits():
     lengths = [30, 5, 40, 20, 3, 64, 12, 9, 3, 3, 3]
-    rows = first_fit_rows(lengths, 64, max_segments=3)
+    rows = best_fit_rows(lengths, 64, max_segments=3)
     assert sorted(i for row in rows for i in row) == list(range(len(lengths)))
     for row in rows:
         assert sum(lengths[i] for i in row) <= 64 and len(row) <= 3
-    # First-fit decreasing by hand: 64 | 40+20+3 | 30+12+9 | 5+3+3 | 3
+    # Best-fit decreasing by hand: 64 | 40+20+3 | 30+12+9 | 5+3+3 | 3
     assert [sorted(lengths[i] for i in row) for row in rows] == [
         [64], [3, 20, 40], [9, 12, 30], [3, 3, 5], [3]]
     with pytest.raises(ValueError, match="longer than row_length"):
-        first_fit_rows([65], 64, 4)
+        best_fit_rows([65], 64, 4)
 
 
 def test_pack_rows_restarts_positions_and_numbers_segments(minilm):

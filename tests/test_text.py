@@ -136,3 +136,18 @@ def test_aggregate_sum_conserves_relevance_of_a_pair_matrix():
 def test_aggregate_rejects_unknown_reduction():
     with pytest.raises(ValueError, match="sum, max or mean"):
         aggregate(_VALUES, _WORD_IDS, 2, reduce="median")
+
+
+def test_batch_tokenisation_for_embedding_equals_per_text_encode_and_warns_on_truncation(minilm):
+    from jaxsim.text import TruncationWarning
+
+    texts = ["A man is playing a guitar.", "Dogs run!", "word " * 400]
+    with pytest.warns(TruncationWarning, match="text 2 has more than"):
+        batch = minilm.tokenizer.encode_for_embedding(texts)
+    with pytest.warns(TruncationWarning):
+        single = minilm.encode(texts)
+    for b, s in zip(batch, single, strict=True):
+        np.testing.assert_array_equal(b.ids, s.ids)
+        np.testing.assert_array_equal(b.type_ids, s.type_ids)
+        assert b.tokens == s.tokens and b.truncated == s.truncated
+    assert len(batch[2]) == minilm.tokenizer.max_length

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,26 @@ class TextTokenizer:
             words=[text[s:e] for s, e in spans],
             truncated=truncated,
         )
+
+    def encode_for_embedding(self, texts: Sequence[str]) -> list[Encoded]:
+        """Many texts at once (the Rust tokenizer's parallel ``encode_batch``) with the same checks
+        and truncation warning as ``encode``, but *without* the word map (``word_ids`` all -1,
+        ``words`` empty): what ``Model.embed`` needs, ~4x faster than ``encode`` per text."""
+        checked = [self.check_text(t, f"text {i}") for i, t in enumerate(texts)]
+        out = []
+        for i, (text, enc) in enumerate(zip(checked, self.tokenizer.encode_batch(checked), strict=True)):
+            if enc.overflowing:
+                warnings.warn(
+                    f"text {i} has more than {self.max_length} tokens and was truncated to "
+                    f"{self.max_length} (the model maximum)", TruncationWarning, stacklevel=2,
+                )
+            ids = np.asarray(enc.ids, np.int32)
+            out.append(Encoded(
+                text=text, ids=ids, type_ids=np.asarray(enc.type_ids, np.int32),
+                tokens=list(enc.tokens), special=np.asarray(enc.special_tokens_mask, dtype=bool),
+                word_ids=np.full(len(ids), -1, np.int32), words=[], truncated=bool(enc.overflowing),
+            ))
+        return out
 
     def encode_pair(self, text_a: str, text_b: str) -> tuple[Encoded, np.ndarray]:
         """``[CLS] a [SEP] b [SEP]`` with token types 0/1, for cross-encoders.
