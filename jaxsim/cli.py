@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     from jaxsim.evaluate.deletion_cli import add_deletion_parser
     add_deletion_parser(sub)
+    from jaxsim.evaluate.faithfulness_cli import add_gmask_parser
+    add_gmask_parser(sub)
     return parser
 
 

@@ -296,7 +296,7 @@ def test_perturbations_delete_and_keep_pieces_by_ranking():
     assert rows["post_hoc"][1][1].tolist() == [0, 0, 0, 1, 1]
     assert [r[0].tolist() for r in rows["morf"]] == [
         [101, 11, 12, 13, 102, 21, 22, 102], [101, 11, 13, 102, 21, 102], [101, 102, 102]]
-    assert [r[0].tolist() for r in rows["lerf"]][1] == [101, 12, 102, 22, 102]   # 3 and 5 removed
+    assert [r[0].tolist() for r in rows["lerf"]][1] == [101, 11, 12, 102, 22, 102]   # 3 and 5 removed
 
 
 def test_evaluate_rankings_runs_every_metric_on_the_tiny_classifier(tiny_classifier):
@@ -307,3 +307,19 @@ def test_evaluate_rankings_runs_every_metric_on_the_tiny_classifier(tiny_classif
     assert set(result.aopc) == {"gi", "random"} and result.post_hoc["gi"].shape == (10,)
     assert result.s_morf["gi"][0] == pytest.approx(1.0) and result.s_morf["gi"][-1] == pytest.approx(0.0)
     assert "| gi |" in result.to_markdown()
+
+
+def test_cli_evaluate_gmask_writes_the_tables(tiny_bert_classifier_dir, weights_dir, tmp_path):
+    from jaxsim.cli import main
+
+    data = tmp_path / "pairs.tsv"
+    data.write_text("sentence1\tsentence2\tlabel\n" + "".join(f"{a}\t{b}\tLABEL_0\n" for a, b in PAIRS))
+    out = tmp_path / "eval"
+    code = main(["evaluate", "gmask", "--model", str(tiny_bert_classifier_dir), "--weights-dir",
+                 str(weights_dir), "--data", str(data), "--out", str(out), "--methods", "gmask,imask,random",
+                 "--k", str(SMALL.k), "--steps", str(SMALL.steps), "--samples", str(SMALL.samples),
+                 "--no-progress"])
+    assert code == 0
+    report = json.loads((out / "faithfulness.json").read_text())
+    assert report["methods"] == ["gmask", "imask", "random"] and report["n_pairs"] == 2
+    assert "| gmask |" in (out / "faithfulness.md").read_text()
