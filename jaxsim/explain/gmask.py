@@ -348,6 +348,7 @@ class GmaskOutput(NamedTuple):
 
 
 def _explain_one(model_fn, params, config, settings: GmaskSettings, ids, type_ids, mask, segment, key):
+    """IMASK -> selection -> shortened input -> GMASK for one padded pair (ids etc. i32[n])."""
     n, length = ids.shape[0], settings.short_length
     content = mask & (segment >= 0)
     emb = _embed_one(params, config, ids, type_ids)
@@ -368,8 +369,8 @@ def _explain_one(model_fn, params, config, settings: GmaskSettings, ids, type_id
                                     y_hat, k_gmask)
     theta = jnp.where(side >= 0, z_prob @ t_prob, 0.0)                 # Eq. 8
 
-    # Final ranking: GMASK's pieces by θ (in [0, 1]) above the rest in IMASK order (keep prob in
-    # (0, 1), shifted below), non-content last; a stable sort keeps ties in position order.
+    # Final ranking (sort keys): GMASK's pieces by -θ (in [-1, 0]) first, then the other content
+    # pieces by their IMASK rank (2 + rank), non-content last (4n); stable for ties.
     rank_of_order = jnp.zeros(n, jnp.float32).at[order].set(jnp.arange(n, dtype=jnp.float32))
     key_sort = jnp.where(content, 2.0 + rank_of_order, 4.0 * n)
     key_sort = key_sort.at[jnp.where(side >= 0, src, n)].set(-theta, mode="drop")
