@@ -33,6 +33,9 @@ PAIRS = [("A cat sits on the mat.", "It is sleeping!"), ("Dogs bark loudly.", "T
 
 @pytest.fixture(scope="module")
 def tiny_classifier(tiny_bert_classifier_dir, weights_dir):
+    # Loaded the way the CLI loads it (from the converted-params cache, hence a second load), so
+    # the CLI tests reuse the jitted GMASK compiled here instead of compiling it again.
+    jaxsim.load_model(tiny_bert_classifier_dir, weights_dir=weights_dir)
     return as_classifier(jaxsim.load_model(tiny_bert_classifier_dir, weights_dir=weights_dir))
 
 
