@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_deletion_parser(sub)
     from jaxsim.viz.report_cli import add_report_parser
     add_report_parser(sub)
+    from jaxsim.evaluate.faithfulness_cli import add_gmask_parser
+    add_gmask_parser(sub)
     return parser
 
 

@@ -11,16 +11,18 @@
 - ``gs``, ``gi``, ``lrp``, ``lrp_eps``, ``lrp_ab``, ``lat``, ``lat_mix``: first-order token
   attributions of a pair *classifier* (Wu & Ong 2021), ``jaxsim.explain.first_order``
   -> ``TokenExplanation``.
+- ``gmask``, ``imask``: learned word-group masks of a pair *classifier* (Chen et al. 2021),
+  ``jaxsim.explain.gmask`` -> ``GroupExplanation``.
 """
 
 from __future__ import annotations
 
 from jaxsim.errors import JaxsimError
-from jaxsim.explain import bilrp, bti, first_order
+from jaxsim.explain import bilrp, bti, first_order, gmask
 from jaxsim.explain.bti import WordPairExplanation
 from jaxsim.explain.result import PairExplanation
 
-METHODS: tuple[str, ...] = bilrp.METHODS + bti.METHODS + first_order.METHODS
+METHODS: tuple[str, ...] = bilrp.METHODS + bti.METHODS + first_order.METHODS + gmask.METHODS
 
 
 def _module(method: str):
@@ -30,6 +32,8 @@ def _module(method: str):
         return bti
     if method in first_order.METHODS:
         return first_order
+    if method in gmask.METHODS:
+        return gmask
     raise JaxsimError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
 
 

@@ -8,13 +8,15 @@ from pathlib import Path
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from jaxsim.cli import _load
-    from jaxsim.explain import bti, explain_pair, first_order
+    from jaxsim.explain import bti, explain_pair, first_order, gmask
 
     model = _load(args)
     if args.method in bti.METHODS:
         options = dict(top_k=args.top_k, ig_steps=args.ig_steps)
     elif args.method in first_order.METHODS:
         options = dict(target=args.target)
+    elif args.method in gmask.METHODS:
+        options = dict(k=args.k, steps=args.steps, samples=args.samples, seed=args.seed)
     else:
         options = dict(similarity=args.similarity, mode=args.mode)
     result = explain_pair(model, args.text_a, args.text_b, method=args.method, **options)
@@ -46,7 +48,9 @@ def add_explain_parser(sub: argparse._SubParsersAction) -> None:
                '  jaxsim explain "A man is playing a guitar." "A person plays an instrument."\n'
                '  jaxsim explain --method hxp --format json --out pair.json "a" "b"\n'
                '  jaxsim explain --format html --out pair.html "A cat sits." "A cat is sitting."\n'
-               '  jaxsim explain --method bti "A red dress." "A crimson gown."',
+               '  jaxsim explain --method bti "A red dress." "A crimson gown."\n'
+               '  jaxsim explain --method gmask --model out/mrpc-minilm --format html --out g.html \\\n'
+               '      "He said the food was good." "He said the meal was tasty."',
     )
     _add_model_args(p)
     p.add_argument("text_a")
@@ -63,6 +67,11 @@ def add_explain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ig-steps", type=int, default=10, help="IG: Riemann steps (default 10)")
     p.add_argument("--target", default=None, help="gs/gi/lrp*/lat* (pair classifiers): class to "
                    "explain, a label, an index or 'last' (default: the predicted class)")
+    p.add_argument("--k", type=int, default=10, help="gmask: IMASK keeps the top k word-pieces (default 10)")
+    p.add_argument("--steps", type=int, default=100, help="gmask: optimisation steps (default 100)")
+    p.add_argument("--samples", type=int, default=500,
+                   help="gmask: Gumbel samples per step (default 500; fewer is faster on a CPU)")
+    p.add_argument("--seed", type=int, default=42, help="gmask/imask: PRNG seed per pair (default 42)")
     p.add_argument("--format", choices=["text", "json", "html"], default="text")
     p.add_argument("--out", default=None, help="write to this file instead of stdout")
     p.add_argument("--png", default=None,

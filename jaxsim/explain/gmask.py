@@ -1,0 +1,621 @@
+"""IMASK and GMASK: learned word-group masks for sentence-pair classifiers ([GMASK]; METHODS.md §3).
+
+Both explain a pair classifier's **predicted** label ŷ on ``[CLS] a [SEP] b [SEP]``. A mask multiplies
+the embedding module's output (zero baseline) *and* enters the attention mask, as the reference
+code does (METHODS.md §5): a masked word-piece is neither seen nor attended. [CLS]/[SEP] are
+always kept; everything is at word-piece level (G5).
+
+- **IMASK** (pre-selection): per content piece two logits ``R`` (init 1; column 1 = keep),
+  ``l = sigmoid(R)``, ``p = softmax(l)[:, 1]``; each step draws ``imask_samples`` hard
+  straight-through Gumbel-softmax masks (τ = 1) and minimises
+  ``mean_s CE(f(mask_s), ŷ) + 0.1 · Σ p log(p + 1e-8)`` with Adam(0.1), 10 steps.
+- **GMASK** on the shortened input ``[CLS] S1 [SEP] S2 [SEP]`` of the top ``k`` IMASK pieces (in
+  IMASK order, split by sentence; fallback: the top ``k//2`` of each sentence when one side is
+  empty), ``G = max(2, min(|S1|, |S2|))`` groups (G1). Z f32[n', G] (token -> group) and
+  T f32[G] (group selection) logits init 1, sigmoid -> softmax (G2); each step draws
+  ``samples`` hard Gumbel samples (τ = 0.5) of both, word mask ``w = z · g`` (Eq. 2, 13) and
+  minimises Eq. 7 as the reference resolves it (G3)::
+
+      mean_s CE(f(mask_s), ŷ) + γ2 · H(t_prob) + γ1 · (Σ q1 log q1 + Σ q2 log q2),
+      q_i = softmax(Σ_{rows of sentence i} z_prob)          (variant="paper": column means)
+
+  with Adam(0.1) and PyTorch's ``CosineAnnealingLR(T_max=10)`` (lr = 0.05 (1 + cos(π t / 10))),
+  100 steps, γ1 = 10, γ2 = 1. The piece importance is Eq. 8 ``θ = z_prob @ t_prob``.
+
+The whole optimisation is one jitted function: IMASK, the selection, the shortened input and
+GMASK run inside ``jax.jit`` with ``optax`` in ``lax.scan``, samples ``vmap``-free (one batched
+model call of S rows per step), ``vmap``ped over a batch of padded pairs. Randomness comes only
+from the explicit keys: a pair's Gumbel noise for position t is drawn from ``fold_in(key, t)``,
+so it does not depend on how much padding the batch has, and the reference's "seed re-set per
+example" is the default (every pair gets ``PRNGKey(seed)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxsim.errors import JaxsimError
+from jaxsim.explain.first_order import TokenExplanation
+from jaxsim.models import encoder_for
+from jaxsim.models.config import BertConfig, ModelConfig
+from jaxsim.models.heads import classify
+from jaxsim.models.ops import PLAIN_OPS
+from jaxsim.text import Encoded, bucket_length
+
+Array = jax.Array
+METHODS = ("gmask", "imask")
+VARIANTS = ("reference", "paper")
+#: Additive attention bias of a masked key: HF BERT's ``(1 - mask) · -10000`` of the reference's era.
+MASKED_ATTENTION_BIAS = -10000.0
+
+
+@dataclasses.dataclass(frozen=True)
+class GmaskSettings:
+    """Hyperparameters (defaults = the reference code, METHODS.md §5). Hashable: a jit static."""
+
+    k: int = 10                 # IMASK keeps the top k pieces for GMASK
+    imask_steps: int = 10
+    imask_samples: int = 10
+    imask_tau: float = 1.0
+    imask_lr: float = 0.1
+    imask_beta: float = 0.1     # weight of Σ p log p
+    steps: int = 100
+    samples: int = 500
+    tau: float = 0.5
+    lr: float = 0.1
+    t_max: int = 10             # CosineAnnealingLR period / 2
+    gamma1: float = 10.0
+    gamma2: float = 1.0
+    variant: str = "reference"  # Z regulariser: softmax of column sums (reference) or column means
+
+    def __post_init__(self) -> None:
+        ints = dict(k=self.k, imask_steps=self.imask_steps, imask_samples=self.imask_samples,
+                    steps=self.steps, samples=self.samples, t_max=self.t_max)
+        bad = [f"{name}={value}" for name, value in ints.items() if int(value) != value or value < 1]
+        if bad:
+            raise JaxsimError(f"GMASK settings must be positive integers: {', '.join(bad)}")
+        if self.k < 2:
+            raise JaxsimError(f"GMASK needs k >= 2 (one piece per sentence at least), got k={self.k}")
+        if self.tau <= 0 or self.imask_tau <= 0:
+            raise JaxsimError(f"Gumbel temperatures must be > 0, got tau={self.tau}, "
+                              f"imask_tau={self.imask_tau}")
+        if self.variant not in VARIANTS:
+            raise JaxsimError(f"unknown GMASK variant {self.variant!r}: choose reference or paper")
+
+    @property
+    def max_groups(self) -> int:
+        """Static group count the batch is padded to: ``G <= max(2, k // 2)``."""
+        return max(2, self.k // 2)
+
+    @property
+    def short_length(self) -> int:
+        """Static length of the shortened input: k pieces + [CLS] + 2 [SEP]."""
+        return self.k + 3
+
+
+# --- Gumbel-softmax and losses (small pure functions, tested by hand) ---------------------------
+
+def gumbel_softmax(logits: Array, noise: Array, tau: float, hard: bool = True,
+                   valid: Array | None = None) -> Array:
+    """Gumbel-softmax sample (App. A Eq. 12-13) over the last axis: ``softmax((logits + noise) / τ)``.
+
+    ``noise`` = ``-log(-log u)`` of the same shape; ``valid`` (bool, broadcastable) excludes
+    categories. ``hard``: the straight-through estimator, forward value exactly one-hot, gradient
+    of the soft sample (written ``y_hard + (y_soft - sg(y_soft))`` so the forward is exact).
+    """
+    scores = (logits + noise) / tau
+    if valid is not None:
+        scores = jnp.where(valid, scores, -jnp.inf)
+    y_soft = jax.nn.softmax(scores, axis=-1)
+    if not hard:
+        return y_soft
+    y_hard = jax.nn.one_hot(jnp.argmax(y_soft, axis=-1), y_soft.shape[-1], dtype=y_soft.dtype)
+    return y_hard + (y_soft - jax.lax.stop_gradient(y_soft))
+
+
+def position_gumbel(key: Array, n: int, shape: tuple[int, ...]) -> Array:
+    """``f32[n, *shape]`` Gumbel noise; row t drawn from ``fold_in(key, t)`` (padding-invariant)."""
+    return jax.vmap(lambda t: jax.random.gumbel(jax.random.fold_in(key, t), shape))(jnp.arange(n))
+
+
+def cross_entropy(logits: Array, label: Array) -> Array:
+    """Mean over rows of ``-log softmax(logits)[label]``: ``logits f32[S, C]``, ``label`` i32[]."""
+    return -jnp.mean(jax.nn.log_softmax(logits, -1)[:, label])
+
+
+def neg_entropy(p: Array, valid: Array | None = None) -> Array:
+    """``Σ p log(p + 1e-8)`` (the reference's ε), over the valid entries of the last axis."""
+    terms = p * jnp.log(p + 1e-8)
+    return jnp.sum(terms if valid is None else jnp.where(valid, terms, 0.0), -1)
+
+
+def masked_softmax(logits: Array, valid: Array) -> Array:
+    return jax.nn.softmax(jnp.where(valid, logits, -jnp.inf), -1)
+
+
+def imask_loss(ce: Array, keep_prob: Array, content: Array, beta: float) -> Array:
+    """IMASK objective: ``ce + β Σ_content p log(p + 1e-8)`` (p = keep probabilities, f32[n])."""
+    return ce + beta * neg_entropy(keep_prob, content)
+
+
+def gmask_regularisers(z_prob: Array, t_prob: Array, side: Array, valid_groups: Array,
+                       variant: str = "reference") -> tuple[Array, Array, Array]:
+    """Eq. 6 as the reference computes it. z_prob f32[n, G] token -> group probabilities; t_prob
+    f32[G]; side i32[n] (0 = sentence a, 1 = b, -1 = not a masked piece).
+
+    Returns ``(Σ q1 log q1, Σ q2 log q2, H(t))`` with ``q_i = softmax(Σ_{rows of i} z_prob)``
+    (reference) or ``q_i = mean_{rows of i} z_prob`` (``variant="paper"``)."""
+    def q(i: int) -> Array:
+        rows = (side == i)[:, None]
+        total = jnp.sum(jnp.where(rows, z_prob, 0.0), 0)
+        if variant == "paper":
+            return total / jnp.maximum(rows.sum(), 1)
+        return masked_softmax(total, valid_groups)
+
+    return (neg_entropy(q(0), valid_groups), neg_entropy(q(1), valid_groups),
+            -neg_entropy(t_prob, valid_groups))
+
+
+def gmask_loss(ce: Array, z_prob: Array, t_prob: Array, side: Array, valid_groups: Array,
+               gamma1: float, gamma2: float, variant: str = "reference") -> Array:
+    """Eq. 7: ``ce - γ1 (H(Z^U) + H(Z^L)) + γ2 H(G)`` = ``ce + γ1 (Σq1 log q1 + Σq2 log q2) + γ2 H(t)``."""
+    nq1, nq2, h_t = gmask_regularisers(z_prob, t_prob, side, valid_groups, variant)
+    return ce + gamma1 * (nq1 + nq2) + gamma2 * h_t
+
+
+def cosine_annealing(base_lr: float, t_max: int):
+    """PyTorch ``CosineAnnealingLR(T_max)`` stepped once per optimisation step (eta_min 0)."""
+    return lambda count: 0.5 * base_lr * (1.0 + jnp.cos(jnp.pi * count / t_max))
+
+
+# --- the masked model -----------------------------------------------------------------------------
+
+def masked_logits(params: dict, config: ModelConfig, emb: Array, mask: Array, keep: Array) -> Array:
+    """Logits of S masked copies of one input.
+
+    emb: f32[n, d] embedding-module output; mask: bool[n] real tokens; keep: f32[S, n] mask values
+    (1 = kept). The embedding rows are multiplied by ``keep`` and the attention mask by ``keep``
+    (an additive ``(1 - keep) · -10000`` on the scores, so gradients reach ``keep`` through both,
+    as in the reference). Returns f32[S, C].
+    """
+    enc = encoder_for(config)
+    x = emb[None] * keep[..., None]                                  # f32[S, n, d]
+    bias = (1.0 - keep) * MASKED_ATTENTION_BIAS                       # f32[S, n]
+
+    def softmax(scores: Array) -> Array:                              # f32[S, H, q, k]
+        return jax.nn.softmax(scores + bias[:, None, None, :], axis=-1)
+
+    ops = PLAIN_OPS._replace(softmax=softmax)
+    rows = jnp.broadcast_to(mask[None], keep.shape)
+    return classify(params["head"], enc.encode_embeddings(params, config, ops, x, rows))
+
+
+def _embed_one(params: dict, config: ModelConfig, ids: Array, type_ids: Array) -> Array:
+    """``i32[n] -> f32[n, d]`` embedding output (positions renumbered from 0)."""
+    return encoder_for(config).embed(params, config, PLAIN_OPS, ids[None], type_ids[None])[0]
+
+
+# --- IMASK ---------------------------------------------------------------------------------------
+
+def _imask(model_fn, params, config, settings: GmaskSettings, emb, mask, content, y_hat, key):
+    """IMASK on one pair: emb f32[n, d], mask/content bool[n] -> (keep prob f32[n], losses f32[steps])."""
+    n = emb.shape[0]
+    opt = optax.adam(settings.imask_lr, b1=0.9, b2=0.999, eps=1e-8)
+
+    def loss_fn(r, step_key):
+        logits = jax.nn.sigmoid(r)                                    # f32[n, 2]
+        keep_prob = jax.nn.softmax(logits, -1)[:, 1]
+        noise = position_gumbel(step_key, n, (settings.imask_samples, 2)).transpose(1, 0, 2)
+        sample = gumbel_softmax(logits[None], noise, settings.imask_tau)[..., 1]   # f32[S, n]
+        keep = jnp.where(content[None], sample, 1.0)
+        ce = cross_entropy(model_fn(params, config, emb, mask, keep), y_hat)
+        return imask_loss(ce, keep_prob, content, settings.imask_beta)
+
+    def step(carry, t):
+        r, state = carry
+        loss, grad = jax.value_and_grad(loss_fn)(r, jax.random.fold_in(key, t))
+        updates, state = opt.update(grad, state, r)
+        return (optax.apply_updates(r, updates), state), loss
+
+    r0 = jnp.ones((n, 2), emb.dtype)
+    (r, _), losses = jax.lax.scan(step, (r0, opt.init(r0)), jnp.arange(settings.imask_steps))
+    keep_prob = jax.nn.softmax(jax.nn.sigmoid(r), -1)[:, 1]
+    return jnp.where(content, keep_prob, 0.0), losses
+
+
+# --- selection of the shortened input -------------------------------------------------------------
+
+def _take_side(candidates: Array, valid: Array, segment: Array, side: int, limit: Array, width: int):
+    """The first ``limit`` valid candidates on ``side``, in candidate order: (i32[width], count)."""
+    take = valid & (segment[candidates] == side)
+    take = take & (jnp.cumsum(take) <= limit)
+    order = jnp.argsort(~take, stable=True)[:width]
+    return candidates[order], jnp.minimum(take.sum(), width)
+
+
+def select_short(importance: Array, content: Array, segment: Array, k: int):
+    """IMASK order -> the pieces of the shortened input (METHODS.md §3 pseudo-code).
+
+    importance f32[n], content bool[n], segment i32[n] -> (s1 i32[k], c1, s2 i32[k], c2, order i32[n])
+    with ``order`` all positions by descending importance (content first, stable)."""
+    n = importance.shape[0]
+    order = jnp.argsort(jnp.where(content, -importance, jnp.inf), stable=True)
+    n_content = content.sum()
+    kw = jnp.minimum(k, n_content)
+    width = min(k, n)
+    top, top_valid = order[:width], jnp.arange(width) < kw
+    s1, c1 = _take_side(top, top_valid, segment, 0, kw, width)
+    s2, c2 = _take_side(top, top_valid, segment, 1, kw, width)
+    all_valid = jnp.arange(n) < n_content
+    f1, d1 = _take_side(order, all_valid, segment, 0, kw // 2, width)
+    f2, d2 = _take_side(order, all_valid, segment, 1, kw // 2, width)
+    fallback = (c1 == 0) | (c2 == 0)
+    pad = lambda a: jnp.pad(a, (0, k - width))  # noqa: E731
+    return (pad(jnp.where(fallback, f1, s1)), jnp.where(fallback, d1, c1),
+            pad(jnp.where(fallback, f2, s2)), jnp.where(fallback, d2, c2), order)
+
+
+def short_input(ids: Array, sep_a: Array, sep_b: Array, s1: Array, c1: Array, s2: Array, c2: Array,
+                length: int):
+    """``[CLS] ids[s1] [SEP] ids[s2] [SEP]`` padded to ``length``.
+
+    Returns (source i32[length] original position of each short position, -1 = pad;
+    type_ids i32[length]; side i32[length] 0/1 for the masked pieces, -1 otherwise; mask bool)."""
+    j = jnp.arange(length)
+    in_s1 = (j >= 1) & (j <= c1)
+    in_s2 = (j >= c1 + 2) & (j <= c1 + 1 + c2)
+    src = jnp.where(j == 0, 0, -1)
+    src = jnp.where(in_s1, s1[jnp.clip(j - 1, 0, s1.shape[0] - 1)], src)
+    src = jnp.where(j == c1 + 1, sep_a, src)
+    src = jnp.where(in_s2, s2[jnp.clip(j - c1 - 2, 0, s2.shape[0] - 1)], src)
+    src = jnp.where(j == c1 + c2 + 2, sep_b, src)
+    mask = j <= c1 + c2 + 2
+    type_ids = jnp.where(mask & (j >= c1 + 2), 1, 0)
+    side = jnp.where(in_s1, 0, jnp.where(in_s2, 1, -1))
+    return src, type_ids, side, mask
+
+
+# --- GMASK ---------------------------------------------------------------------------------------
+
+def _gmask(model_fn, params, config, settings: GmaskSettings, emb, mask, side, n_groups, y_hat, key):
+    """GMASK on one shortened input: emb f32[L, d], side i32[L] -> (z_prob f32[L, G], t_prob f32[G],
+    losses f32[steps])."""
+    length, groups = emb.shape[0], settings.max_groups
+    valid = jnp.arange(groups) < n_groups                                 # bool[G]
+    masked = side >= 0
+    opt = optax.adam(cosine_annealing(settings.lr, settings.t_max), b1=0.9, b2=0.999, eps=1e-8)
+
+    def probs(z, t):
+        return masked_softmax(jax.nn.sigmoid(z), valid), masked_softmax(jax.nn.sigmoid(t), valid)
+
+    def loss_fn(zt, step_key):
+        z, t = zt
+        z_prob, t_prob = probs(z, t)
+        kz, kt = jax.random.split(step_key)
+        noise_z = position_gumbel(kz, length, (settings.samples, groups)).transpose(1, 0, 2)
+        noise_t = jax.random.gumbel(kt, (settings.samples, groups))
+        z_sample = gumbel_softmax(jax.nn.sigmoid(z)[None], noise_z, settings.tau, valid=valid)  # [S, L, G]
+        t_sample = gumbel_softmax(jax.nn.sigmoid(t)[None], noise_t, settings.tau, valid=valid)  # [S, G]
+        word_mask = jnp.einsum("slg,sg->sl", z_sample, t_sample)                                # Eq. 2
+        keep = jnp.where(masked[None], word_mask, 1.0)
+        ce = cross_entropy(model_fn(params, config, emb, mask, keep), y_hat)
+        return gmask_loss(ce, z_prob, t_prob, side, valid, settings.gamma1, settings.gamma2,
+                          settings.variant)
+
+    def step(carry, t):
+        zt, state = carry
+        loss, grad = jax.value_and_grad(loss_fn)(zt, jax.random.fold_in(key, t))
+        updates, state = opt.update(grad, state, zt)
+        return (optax.apply_updates(zt, updates), state), loss
+
+    zt0 = (jnp.ones((length, groups), emb.dtype), jnp.ones((groups,), emb.dtype))
+    ((z, t), _), losses = jax.lax.scan(step, (zt0, opt.init(zt0)), jnp.arange(settings.steps))
+    z_prob, t_prob = probs(z, t)
+    return z_prob, t_prob, losses
+
+
+class GmaskOutput(NamedTuple):
+    """One batch (leading axis B). Positions index the padded pair ``[CLS] a [SEP] b [SEP]`` (n) or
+    the shortened input (L = k + 3).
+
+    logits f32[B, C]; predicted i32[B] (ŷ, explained); imask f32[B, n] IMASK keep probability
+    (0 off content); short_source i32[B, L] original position per short position (-1 pad);
+    short_side i32[B, L]; n_groups i32[B]; z_prob f32[B, L, G]; t_prob f32[B, G]; theta f32[B, L]
+    (Eq. 8, 0 off the masked pieces); ranking i32[B, n] content positions, GMASK's selection by θ
+    then the rest in IMASK order, then non-content; imask_losses f32[B, imask_steps];
+    losses f32[B, steps]."""
+
+    logits: Array
+    predicted: Array
+    imask: Array
+    short_source: Array
+    short_side: Array
+    n_groups: Array
+    z_prob: Array
+    t_prob: Array
+    theta: Array
+    ranking: Array
+    imask_losses: Array
+    losses: Array
+
+
+def _explain_one(model_fn, params, config, settings: GmaskSettings, ids, type_ids, mask, segment, key):
+    """IMASK -> selection -> shortened input -> GMASK for one padded pair (ids etc. i32[n])."""
+    n, length = ids.shape[0], settings.short_length
+    content = mask & (segment >= 0)
+    emb = _embed_one(params, config, ids, type_ids)
+    logits = model_fn(params, config, emb, mask, jnp.ones((1, n), emb.dtype))[0]
+    y_hat = jnp.argmax(logits)
+    k_imask, k_gmask = jax.random.split(key)
+    imask, imask_losses = _imask(model_fn, params, config, settings, emb, mask, content, y_hat, k_imask)
+
+    s1, c1, s2, c2, order = select_short(imask, content, segment, settings.k)
+    specials = mask & (segment < 0)
+    sep_a = jnp.argmax(specials & (jnp.arange(n) > 0))                 # first [SEP]
+    sep_b = n - 1 - jnp.argmax((specials & (jnp.arange(n) > 0))[::-1])  # last [SEP]
+    src, short_types, side, short_mask = short_input(ids, sep_a, sep_b, s1, c1, s2, c2, length)
+    short_ids = jnp.where(src >= 0, ids[jnp.maximum(src, 0)], 0)
+    short_emb = _embed_one(params, config, short_ids, short_types)
+    n_groups = jnp.maximum(2, jnp.minimum(c1, c2))
+    z_prob, t_prob, losses = _gmask(model_fn, params, config, settings, short_emb, short_mask, side, n_groups,
+                                    y_hat, k_gmask)
+    theta = jnp.where(side >= 0, z_prob @ t_prob, 0.0)                 # Eq. 8
+
+    # Final ranking (sort keys): GMASK's pieces by -θ (in [-1, 0]) first, then the other content
+    # pieces by their IMASK rank (2 + rank), non-content last (4n); stable for ties.
+    rank_of_order = jnp.zeros(n, jnp.float32).at[order].set(jnp.arange(n, dtype=jnp.float32))
+    key_sort = jnp.where(content, 2.0 + rank_of_order, 4.0 * n)
+    key_sort = key_sort.at[jnp.where(side >= 0, src, n)].set(-theta, mode="drop")
+    ranking = jnp.argsort(key_sort, stable=True)
+    return GmaskOutput(logits, y_hat.astype(jnp.int32), imask, src, side, n_groups.astype(jnp.int32),
+                       z_prob, t_prob, theta, ranking.astype(jnp.int32), imask_losses, losses)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "settings", "model_fn"))
+def gmask_batch(params: dict, ids: Array, type_ids: Array, mask: Array, segment: Array, keys: Array, *,
+                config: ModelConfig, settings: GmaskSettings = GmaskSettings(),
+                model_fn: Callable | None = None) -> GmaskOutput:
+    """IMASK + GMASK for a batch of padded pairs, one jitted call (``vmap`` over pairs).
+
+    ids, type_ids, segment: i32[B, n] (segment 0 = a, 1 = b, -1 = special/pad); mask: bool[B, n];
+    keys: PRNG keys [B] (one per pair; equal keys = the reference's per-example seed).
+    ``model_fn(params, config, emb f32[n, d], mask bool[n], keep f32[S, n]) -> logits f32[S, C]``
+    replaces the classifier (default ``masked_logits``; e.g. a rule-based model in tests)."""
+    one = functools.partial(_explain_one, model_fn or masked_logits, params, config, settings)
+    return jax.vmap(one)(ids, type_ids, mask, segment, keys)
+
+
+# --- results ---------------------------------------------------------------------------------------
+
+GROUP_COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+                 "#bfef45", "#469990", "#9a6324")
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupExplanation(TokenExplanation):
+    """A ``TokenExplanation`` whose ``scores`` are GMASK θ (Eq. 8) on the selected pieces, 0
+    elsewhere (``method="gmask"``), or IMASK keep probabilities (``"imask"``); ``signed`` equals
+    ``scores``. ``explained_value`` is p(ŷ). Extras: ``ranking`` (content positions, best first),
+    ``groups`` i32[n] most probable group of each selected piece (-1 otherwise), ``group_probs``
+    f32[G] (ψ), ``token_group_probs`` f32[n, G], ``imask`` f32[n], ``losses``."""
+
+    def word_scores(self, how: str | None = None) -> tuple[list[str], np.ndarray]:
+        return super().word_scores(how or "max")                     # METHODS.md §0: GMASK max
+
+    @property
+    def ranking(self) -> np.ndarray:
+        return np.asarray(self.extras["ranking"])
+
+    @property
+    def groups(self) -> np.ndarray:
+        return np.asarray(self.extras["groups"])
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out.update({
+            "ranking": self.ranking.tolist(), "groups": self.groups.tolist(),
+            "group_probs": np.asarray(self.extras["group_probs"]).tolist(),
+            "imask": np.asarray(self.extras["imask"]).tolist(),
+            "settings": self.extras.get("settings", {}),
+        })
+        return out
+
+    def group_lines(self) -> list[str]:
+        """``group i (ψ = ...): a: w1 w2 | b: w3`` for the groups that hold pieces, by ψ."""
+        psi = np.asarray(self.extras["group_probs"])
+        lines = []
+        for g in np.argsort(-psi, kind="stable"):
+            members = np.flatnonzero(self.groups == g)
+            if not len(members):
+                continue
+            a = " ".join(self.tokens[t] for t in members if self.segment[t] == 0) or "-"
+            b = " ".join(self.tokens[t] for t in members if self.segment[t] == 1) or "-"
+            lines.append(f"  group {g} (psi = {psi[g]:.3f}): a: {a} | b: {b}")
+        return lines
+
+    def show(self, k: int = 8) -> str:
+        text = super().show(k)
+        if self.method == "gmask":
+            text += "\n\nword groups (by group selection probability):\n" + "\n".join(self.group_lines())
+        return text
+
+    def to_html(self) -> str:
+        """Tokens coloured by group (GMASK; opacity = θ / max θ) or shaded by score (IMASK)."""
+        from html import escape
+
+        if self.method != "gmask":
+            return super().to_html()
+        peak = float(np.max(self.scores)) or 1.0
+        spans = []
+        for t, (token, score) in enumerate(zip(self.tokens, self.scores, strict=True)):
+            g = int(self.groups[t])
+            colour = GROUP_COLOURS[g % len(GROUP_COLOURS)] if g >= 0 else "#ffffff"
+            alpha = 0.25 + 0.75 * float(score) / peak if g >= 0 else 0.0
+            style = f"background: {colour}{int(255 * alpha):02x}; padding: 1px 2px; margin: 1px;"
+            label = f"group {g}, theta {score:.3f}" if g >= 0 else "not selected"
+            spans.append(f'<span title="{label}" style="{style}">{escape(token)}</span>')
+        head = escape(self.show(k=0).splitlines()[0])
+        groups = "<br>".join(escape(line.strip()) for line in self.group_lines())
+        return (f'<!doctype html><meta charset="utf-8"><title>gmask</title><p>{head}</p>'
+                f"<p style='line-height: 2'>{' '.join(spans)}</p><p>{groups}</p>")
+
+
+def _check_classifier(config: ModelConfig) -> None:
+    if not isinstance(config, BertConfig):
+        raise JaxsimError("GMASK explains BERT-family pair classifiers ([CLS] a [SEP] b [SEP]); "
+                          f"got a {type(config).__name__}")
+
+
+def pad_pairs(encoded: Sequence[tuple[Encoded, np.ndarray]], length: int, rows: int, pad_id: int = 0):
+    """``(ids, type_ids, mask, segment)`` numpy arrays ``[rows, length]`` (extra rows: a dummy
+    ``[CLS] x [SEP] x [SEP]`` copy of the first pair, so every row is a valid pair)."""
+    ids = np.full((rows, length), pad_id, np.int32)
+    types = np.zeros((rows, length), np.int32)
+    mask = np.zeros((rows, length), bool)
+    segment = np.full((rows, length), -1, np.int32)
+    for r in range(rows):
+        enc, seg = encoded[min(r, len(encoded) - 1)]
+        n = len(enc)
+        ids[r, :n], types[r, :n], mask[r, :n], segment[r, :n] = enc.ids, enc.type_ids, True, seg
+    return ids, types, mask, segment
+
+
+def _check_pair(enc: Encoded, segment: np.ndarray, index: int) -> None:
+    if not (segment == 0).any() or not (segment == 1).any():
+        raise JaxsimError(f"pair {index} has no word piece left in one of its texts (after truncation)")
+    if int((segment < 0).sum()) != 3:
+        raise JaxsimError(f"pair {index} is not [CLS] a [SEP] b [SEP] (found {int((segment < 0).sum())} "
+                          "special tokens): GMASK needs a BERT pair tokenizer")
+
+
+def gmask_encoded(
+    classifier, encoded: Sequence[tuple[Encoded, np.ndarray]], *, seed: int = 42,
+    settings: GmaskSettings = GmaskSettings(), batch_size: int = 8, progress: bool = False,
+    same_key: bool = True,
+) -> list[dict[str, np.ndarray]]:
+    """Run IMASK + GMASK on encoded pairs in length-bucketed batches; per pair a dict of numpy
+    arrays (the ``GmaskOutput`` fields, cut to the pair's length). ``same_key``: every pair uses
+    ``PRNGKey(seed)`` (the reference re-seeds per example); else pair i uses ``fold_in(seed, i)``."""
+    from tqdm.auto import tqdm
+
+    from jaxsim.classifier import as_classifier
+
+    clf = as_classifier(classifier)
+    model = clf.model
+    _check_classifier(model.config)
+    for i, (enc, seg) in enumerate(encoded):
+        _check_pair(enc, seg, i)
+    base = jax.random.key(seed)
+    keys = [base if same_key else jax.random.fold_in(base, i) for i in range(len(encoded))]
+    rows = max(1, min(batch_size, len(encoded)))
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    out: list = [None] * len(encoded)
+    chunks = [order[s:s + rows] for s in range(0, len(order), rows)]
+    for idx in tqdm(chunks, desc="gmask", disable=not progress, unit="batch"):
+        length = bucket_length(max(len(encoded[i][0]) for i in idx), model.tokenizer.max_length)
+        arrays = pad_pairs([encoded[i] for i in idx], length, rows, model.tokenizer.pad_token_id)
+        batch_keys = jnp.stack([keys[i] for i in idx] + [keys[idx[0]]] * (rows - len(idx)))
+        result = gmask_batch(model.params, *(jnp.asarray(a) for a in arrays), batch_keys,
+                             config=model.config, settings=settings)
+        result = jax.device_get(result)
+        for row, i in enumerate(idx):
+            n = len(encoded[i][0])
+            one = {name: np.asarray(value[row]) for name, value in result._asdict().items()}
+            one["imask"] = one["imask"][:n]
+            one["ranking"] = one["ranking"][one["ranking"] < n][:n]
+            out[i] = one
+    return out
+
+
+def content_ranking(one: dict[str, np.ndarray], method: str, segment: np.ndarray) -> np.ndarray:
+    """Content positions best first: GMASK's ranking, or IMASK's keep-probability order."""
+    content = np.flatnonzero(segment >= 0)
+    if method == "gmask":
+        return np.asarray([t for t in one["ranking"] if segment[t] >= 0], np.int64)
+    return content[np.argsort(-one["imask"][content], kind="stable")]
+
+
+def _to_explanation(clf, method: str, enc: Encoded, segment: np.ndarray, one: dict,
+                    settings: GmaskSettings) -> GroupExplanation:
+    n = len(enc)
+    groups = np.full(n, -1, np.int32)
+    scores = np.zeros(n, np.float32)
+    token_groups = np.zeros((n, settings.max_groups), np.float32)
+    for j, (src, side) in enumerate(zip(one["short_source"], one["short_side"], strict=True)):
+        if side >= 0:
+            groups[src] = int(np.argmax(one["z_prob"][j]))
+            scores[src] = one["theta"][j]
+            token_groups[src] = one["z_prob"][j]
+    if method == "imask":
+        scores = one["imask"].astype(np.float32)
+    logits = np.asarray(one["logits"], np.float32)
+    probs = np.exp(logits - logits.max())
+    probs /= probs.sum()
+    predicted = int(one["predicted"])
+    n_groups = int(one["n_groups"])
+    extras = {
+        "ranking": content_ranking(one, method, segment), "groups": groups,
+        "group_probs": one["t_prob"][:n_groups], "token_group_probs": token_groups[:, :n_groups],
+        "imask": one["imask"], "losses": one["losses"], "imask_losses": one["imask_losses"],
+        "settings": dataclasses.asdict(settings),
+    }
+    return GroupExplanation(
+        method=method, model=clf.name, tokens=enc.tokens, segment=segment, scores=scores,
+        signed=scores, words=enc.words, word_ids=enc.word_ids, special=enc.special, labels=clf.labels,
+        logits=logits, target=predicted, output="probability", explained_value=float(probs[predicted]),
+        extras=extras,
+    )
+
+
+def explain_pairs(
+    model, pairs: Iterable[tuple[str, str]], *, method: str = "gmask", seed: int = 42,
+    batch_size: int = 8, progress: bool = True, settings: GmaskSettings | None = None, **options,
+) -> list[GroupExplanation]:
+    """GMASK (or its IMASK pre-selection alone) for many pairs of a pair classifier.
+
+    ``options`` override ``GmaskSettings`` fields (``samples=100, steps=50, k=10, ...``);
+    ``target`` must be the predicted class (GMASK explains ŷ); CLI-only options are ignored."""
+    from jaxsim.classifier import as_classifier
+
+    if method not in METHODS:
+        raise JaxsimError(f"unknown method {method!r}: choose gmask or imask")
+    target = options.pop("target", None)
+    if target not in (None, "predicted"):
+        raise JaxsimError("GMASK/IMASK explain the predicted class only: drop --target")
+    for name in ("similarity", "mode", "output"):
+        options.pop(name, None)
+    fields = {f.name for f in dataclasses.fields(GmaskSettings)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise JaxsimError(f"unknown GMASK options {unknown}: choose from {sorted(fields)}")
+    settings = dataclasses.replace(settings or GmaskSettings(), **options)
+    clf = as_classifier(model)
+    encoded = [clf.model.tokenizer.encode_pair(a, b) for a, b in pairs]
+    values = gmask_encoded(clf, encoded, seed=seed, settings=settings, batch_size=batch_size,
+                           progress=progress)
+    return [_to_explanation(clf, method, enc, seg, one, settings)
+            for (enc, seg), one in zip(encoded, values, strict=True)]
+
+
+def explain_pair(model, text_a: str, text_b: str, method: str = "gmask", **options) -> GroupExplanation:
+    """Explain one pair's predicted class with GMASK (or IMASK); see ``explain_pairs``."""
+    options.setdefault("progress", False)
+    return explain_pairs(model, [(text_a, text_b)], method=method, batch_size=1, **options)[0]
+
+
+def model_passes(settings: GmaskSettings) -> int:
+    """Forward+backward sequence passes per pair (cost model for the benchmark)."""
+    return settings.imask_steps * settings.imask_samples + settings.steps * settings.samples
+
+
+__all__ = ["GmaskOutput", "GmaskSettings", "GroupExplanation", "METHODS", "cosine_annealing",
+           "cross_entropy", "explain_pair", "explain_pairs", "gmask_batch", "gmask_encoded",
+           "gmask_loss", "gumbel_softmax", "imask_loss", "masked_logits"]
