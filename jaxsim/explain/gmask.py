@@ -395,10 +395,6 @@ def gmask_batch(params: dict, ids: Array, type_ids: Array, mask: Array, segment:
 
 # --- results ---------------------------------------------------------------------------------------
 
-GROUP_COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
-                 "#bfef45", "#469990", "#9a6324")
-
-
 @dataclasses.dataclass(frozen=True)
 class GroupExplanation(TokenExplanation):
     """A ``TokenExplanation`` whose ``scores`` are GMASK θ (Eq. 8) on the selected pieces, 0
@@ -448,24 +444,18 @@ class GroupExplanation(TokenExplanation):
         return text
 
     def to_html(self) -> str:
-        """Tokens coloured by group (GMASK; opacity = θ / max θ) or shaded by score (IMASK)."""
-        from html import escape
-
+        """GMASK: the interactive group page (``jaxsim.viz.html.groups_html``): word pieces of both
+        texts coloured by group, lines between the pieces of a and b in the same group, ψ per
+        group. IMASK: the token-score page."""
         if self.method != "gmask":
             return super().to_html()
-        peak = float(np.max(self.scores)) or 1.0
-        spans = []
-        for t, (token, score) in enumerate(zip(self.tokens, self.scores, strict=True)):
-            g = int(self.groups[t])
-            colour = GROUP_COLOURS[g % len(GROUP_COLOURS)] if g >= 0 else "#ffffff"
-            alpha = 0.25 + 0.75 * float(score) / peak if g >= 0 else 0.0
-            style = f"background: {colour}{int(255 * alpha):02x}; padding: 1px 2px; margin: 1px;"
-            label = f"group {g}, theta {score:.3f}" if g >= 0 else "not selected"
-            spans.append(f'<span title="{label}" style="{style}">{escape(token)}</span>')
-        head = escape(self.show(k=0).splitlines()[0])
-        groups = "<br>".join(escape(line.strip()) for line in self.group_lines())
-        return (f'<!doctype html><meta charset="utf-8"><title>gmask</title><p>{head}</p>'
-                f"<p style='line-height: 2'>{' '.join(spans)}</p><p>{groups}</p>")
+        from jaxsim.viz.html import groups_html
+
+        sides = [np.flatnonzero(self.segment == s) for s in (0, 1)]
+        pieces = [[self.tokens[t] for t in idx] for idx in sides]
+        groups = [int(self.groups[t]) for idx in sides for t in idx]
+        return groups_html(pieces[0], pieces[1], groups, np.asarray(self.extras["group_probs"]),
+                           method="gmask", model=self.model)
 
 
 def _check_classifier(config: ModelConfig) -> None:
