@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     from jaxsim.evaluate.deletion_cli import add_deletion_parser
     add_deletion_parser(sub)
+    from jaxsim.evaluate.cli import add_evaluation_parsers
+    add_evaluation_parsers(sub)
     return parser
 
 
