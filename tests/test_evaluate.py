@@ -215,3 +215,27 @@ def test_bi_encoder_training_lowers_the_mse_and_reloads_identically(tiny_bert, t
     reloaded, _ = be.load_bi_encoder(tiny_bert, tmp_path)
     np.testing.assert_allclose(be.predict(reloaded, pairs, batch_size=4),
                                be.predict(trained, pairs, batch_size=4), rtol=1e-6)
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+
+
+def test_evaluate_sts_and_aupc_commands_write_their_json(tiny_bert_dir, weights_dir, tmp_path, capsys):
+    import json
+
+    from jaxsim.cli import main
+
+    data = tmp_path / "pairs.tsv"
+    rows = [("a b c", "a b", 4.0), ("c d", "e f", 0.5), ("a a b", "a", 3.0), ("f e d", "d e", 2.0)]
+    data.write_text("sentence1\tsentence2\tscore\n" + "".join(f"{a}\t{b}\t{s}\n" for a, b, s in rows))
+    common = ["--model", str(tiny_bert_dir), "--weights-dir", str(weights_dir)]
+    assert main(["evaluate", "sts", *common, "--data", str(data), "--pooling", "mean,qkv",
+                 "--out", str(tmp_path / "sts.json")]) == 0
+    sts = json.loads((tmp_path / "sts.json").read_text())["spearman_x100"]
+    assert set(sts) == {"mean", "qkv"} and -100 <= sts["mean"][f"{tmp_path.name}/pairs"] <= 100
+    assert main(["evaluate", "aupc", *common, "--data", str(data), "--n", "2", "--methods",
+                 "embedding,random", "--reference", "embedding", "--no-progress",
+                 "--out", str(tmp_path / "aupc.json")]) == 0
+    aupc = json.loads((tmp_path / "aupc.json").read_text())
+    assert aupc["pairs"] == 2 and all(len(v) == 4 for v in aupc["aupc"].values())
+    assert "| random |" in capsys.readouterr().out

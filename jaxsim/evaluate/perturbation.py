@@ -131,17 +131,22 @@ def aupc_pairs(model, pairs: Sequence[tuple[str, str]], methods: Sequence[str] =
 
 
 def compare_methods(scores: dict[str, np.ndarray], reference: str = "bilrp") -> list[dict]:
-    """Per method: mean, std, n, and the one-sided Wilcoxon signed-rank p-value of
-    ``reference < method`` on the paired per-sentence AUPCs (scipy; None for the reference).
-    Sorted by mean AUPC, best (lowest) first."""
+    """Per method: mean, std, n, and Wilcoxon signed-rank p-values on the paired per-sentence
+    AUPCs (scipy): ``p_reference_lower`` one-sided (reference < method), ``p_two_sided``; None for
+    the reference itself. Sorted by mean AUPC, best (lowest) first."""
     from scipy.stats import wilcoxon
 
     rows = []
     for method, values in scores.items():
-        p = None
+        values = np.asarray(values, np.float64)
+        p = p2 = None
         if method != reference and reference in scores:
-            diff = scores[reference] - values
-            p = float(wilcoxon(diff, alternative="less").pvalue) if np.any(diff != 0) else 1.0
+            diff = np.asarray(scores[reference], np.float64) - values
+            if np.any(diff != 0):
+                p = float(wilcoxon(diff, alternative="less").pvalue)
+                p2 = float(wilcoxon(diff).pvalue)
+            else:
+                p = p2 = 1.0
         rows.append({"method": method, "mean": float(values.mean()), "std": float(values.std()),
-                     "n": len(values), "p_reference_lower": p})
+                     "n": len(values), "p_reference_lower": p, "p_two_sided": p2})
     return sorted(rows, key=lambda r: r["mean"])

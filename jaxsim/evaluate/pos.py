@@ -106,24 +106,32 @@ def pos_pair_sums(relevances: Sequence[np.ndarray], tags_a: Sequence[Sequence[st
     return {"positive": sym(pos), "negative": sym(neg), "count": sym(cnt)}
 
 
-def save_pos_heatmap(sums: dict[str, np.ndarray], labels: Sequence[str], path, title: str = "") -> None:
-    """Two panels: positive and negative POS-pair relevance sums, each over ``max |sum|`` of
-    both (the paper's normalisation), so the panels share one scale."""
+def save_pos_heatmap(sums: dict[str, np.ndarray], labels: Sequence[str], path, title: str = "",
+                     min_count: int = 20) -> None:
+    """Three panels: positive and negative POS-pair sums, each over its own ``max |sum|`` (the
+    paper's normalisation, signs apart), and the mean net relevance per token pair (POS pairs
+    seen fewer than ``min_count`` times left blank), over its own ``max |mean|``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scale = max(float(np.abs(sums["positive"]).max()), float(np.abs(sums["negative"]).max()), 1e-30)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 6), constrained_layout=True)
-    panels = ((axes[0], "positive", "Reds", (0, 1)), (axes[1], "negative", "Blues_r", (-1, 0)))
-    for ax, key, cmap, lim in panels:
-        image = ax.imshow(sums[key] / scale, cmap=cmap, vmin=lim[0], vmax=lim[1])
+    net = sums["positive"] + sums["negative"]
+    mean = np.where(sums["count"] >= min_count, net / np.maximum(sums["count"], 1), np.nan)
+    panels = (
+        ("positive sum / max", sums["positive"], "Reds", (0, 1)),
+        ("negative sum / max |negative|", sums["negative"], "Blues_r", (-1, 0)),
+        (f"mean per token pair / max (n >= {min_count})", mean, "RdBu_r", (-1, 1)),
+    )
+    fig, axes = plt.subplots(1, 3, figsize=(19, 6.2), constrained_layout=True)
+    for ax, (name, values, cmap, lim) in zip(axes, panels, strict=True):
+        scale = max(float(np.nanmax(np.abs(values))), 1e-30) if np.isfinite(values).any() else 1.0
+        image = ax.imshow(values / scale, cmap=cmap, vmin=lim[0], vmax=lim[1])
         ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
         ax.set_yticks(range(len(labels)), labels, fontsize=8)
-        ax.set_title(f"{key} relevance / max |sum|")
+        ax.set_title(name)
         fig.colorbar(image, ax=ax, shrink=0.7)
     if title:
         fig.suptitle(title)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
