@@ -270,6 +270,9 @@ def report() -> str:
             "",
             f"- Our ordering: {order}. The paper's BERT ordering on STSb is BiLRP (7.80) < Random "
             "(10.28) < Embed (10.86) < H×P (10.97); SBERT: BiLRP < Embed < Random ≈ H×P.",
+            "- The paper uses all 1379 STSb test pairs: `jaxsim evaluate aupc --data "
+            "../shared/data/stsb_en/test.tsv --n 0 --out aupc_all.json` (about 7x this run's time; "
+            "not run here, the 2-core machine was shared by four jobs).",
             "- Absolute values depend on the model's embedding norm (un-normalised pooled vectors, "
             "METHODS.md A6), so only the ordering and the tests are comparable.",
             "- The paper does not evaluate BTI with AUPC; BTI ranks tokens by its own "
