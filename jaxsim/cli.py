@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(sub)
     from jaxsim.evaluate.faithfulness_cli import add_gmask_parser
     add_gmask_parser(sub)
+    from jaxsim.evaluate.cli import add_evaluation_parsers
+    add_evaluation_parsers(sub)
     return parser
 
 
