@@ -254,3 +254,19 @@ def test_orbax_cache_written_on_another_device_topology_restores_here(tmp_path, 
         assert leaf.devices() == {jax.local_devices()[0]}
         np.testing.assert_array_equal(
             np.asarray(leaf), np.arange(leaf.size, dtype=np.float32).reshape(leaf.shape))
+
+
+def test_converted_and_cached_params_share_one_compilation(tiny_bert_dir, tmp_path):
+    # An uncommitted (freshly converted) and a committed (orbax-restored) array are different jit
+    # keys: without placing both on the local device, every jitted function compiled twice.
+    from jaxsim.model import packed_pooled_embeddings
+
+    cached = jaxsim.load_model(tiny_bert_dir, weights_dir=tmp_path)  # converts, saves
+    again = jaxsim.load_model(tiny_bert_dir, weights_dir=tmp_path)   # restores from orbax
+    fresh = jaxsim.load_model(tiny_bert_dir, use_cache=False)
+    for a, b in zip(jax.tree.leaves(again.params), jax.tree.leaves(fresh.params), strict=True):
+        assert a.sharding == b.sharding and a.committed == b.committed
+    before = packed_pooled_embeddings._cache_size()
+    for model in (cached, again, fresh):
+        model.embed(["a few words here"])
+    assert packed_pooled_embeddings._cache_size() == before + 1

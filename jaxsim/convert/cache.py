@@ -12,6 +12,7 @@ import re
 import shutil
 from pathlib import Path
 
+import jax
 import orbax.checkpoint as ocp
 
 from jaxsim.convert.checkpoint import read_tensors
@@ -68,6 +69,13 @@ def restore_params(path: Path, config: ModelConfig) -> dict:
     return params
 
 
+def on_local_device(params: dict) -> dict:
+    """Commit every leaf to this process's first device, as ``restore_params`` does: converted
+    and cached params then hit the same jit cache entries (an uncommitted and a committed array
+    are different jit keys, so mixing them compiled everything twice)."""
+    return jax.device_put(params, jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+
+
 def load_params(
     source: ModelSource,
     config: ModelConfig,
@@ -82,12 +90,12 @@ def load_params(
     """
     files = weight_files(source.model_dir, allow_pickle=allow_pickle)
     if not use_cache:
-        return convert_state_dict(read_tensors(files), config, str(source.model_dir)), None
+        return on_local_device(convert_state_dict(read_tensors(files), config, str(source.model_dir))), None
     path = cache_path(source, files, weights_root)
     root = path.parent
     if path.is_dir():
         return restore_params(path, config), path
-    params = convert_state_dict(read_tensors(files), config, str(source.model_dir))
+    params = on_local_device(convert_state_dict(read_tensors(files), config, str(source.model_dir)))
     if root.is_dir():  # an older conversion of a changed checkpoint
         for stale in root.iterdir():
             shutil.rmtree(stale, ignore_errors=True)
