@@ -5,6 +5,7 @@
     model.embed(["a sentence", "another"])      # f32[2, 384]
 """
 
+from jaxsim.classifier import load_classifier
 from jaxsim.errors import (
     InputTextError,
     JaxsimError,
@@ -18,5 +19,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "InputTextError", "JaxsimError", "Model", "ModelNotFoundError", "UnsupportedModelError",
-    "WeightsError", "load_model",
+    "WeightsError", "load_classifier", "load_model",
 ]

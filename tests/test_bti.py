@@ -218,6 +218,8 @@ def test_cli_bti_json_has_word_pairs(capsys, weights_dir):
     out = json.loads(capsys.readouterr().out)
     assert out["method"] == "bti" and out["word_pairs"]
     assert {"word_a", "word_b", "score"} <= set(out["word_pairs"][0])
+    for pair in out["word_pairs"]:  # the word indices name the same words (repeats stay apart)
+        assert (out["words_a"][pair["a"]], out["words_b"][pair["b"]]) == (pair["word_a"], pair["word_b"])
     assert out["words_a"][-1] == "." and out["tokens_a"][0] == "[CLS]"
 
 

@@ -59,8 +59,9 @@ def _from_hub_cache(repo_id: str) -> Path:
     except Exception as err:  # LocalEntryNotFoundError, HFValidationError, ...
         raise ModelNotFoundError(
             f"unknown model {repo_id!r}: not a local directory and not in the Hugging Face cache "
-            "(jaxsim never downloads; fetch it with `huggingface-cli download "
-            f"{repo_id}` where there is internet, or pass a local directory)"
+            f"(jaxsim never downloads; fetch it with `hf download {repo_id}` (older "
+            "huggingface_hub: `huggingface-cli download`) where there is internet, or pass a "
+            "local directory)"
         ) from err
 
 

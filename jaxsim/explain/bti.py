@@ -317,7 +317,7 @@ class WordPairExplanation:
 
 
 def _pair_dicts(pairs, scores, cos, sal_a, sal_b, words_a, words_b) -> list[dict[str, Any]]:
-    out = [{"word_a": words_a[i], "word_b": words_b[j], "score": float(s),
+    out = [{"word_a": words_a[i], "word_b": words_b[j], "a": int(i), "b": int(j), "score": float(s),
             "cosine": float(cos[i, j]), "saliency_a": float(sal_a[i]),
             "saliency_b": float(sal_b[j])} for (i, j), s in zip(pairs, scores, strict=True)]
     return sorted(out, key=lambda p: -p["score"])
