@@ -33,9 +33,8 @@ PAIRS = [("A cat sits on the mat.", "It is sleeping!"), ("Dogs bark loudly.", "T
 
 @pytest.fixture(scope="module")
 def tiny_classifier(tiny_bert_classifier_dir, weights_dir):
-    # Loaded the way the CLI loads it (from the converted-params cache, hence a second load), so
-    # the CLI tests reuse the jitted GMASK compiled here instead of compiling it again.
-    jaxsim.load_model(tiny_bert_classifier_dir, weights_dir=weights_dir)
+    # Converted and cached params are placed alike (convert.cache.on_local_device), so the CLI
+    # tests, which load from the cache, reuse the jitted GMASK compiled here.
     return as_classifier(jaxsim.load_model(tiny_bert_classifier_dir, weights_dir=weights_dir))
 
 
