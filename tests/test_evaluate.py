@@ -11,7 +11,7 @@ from jaxsim.evaluate import bi_encoder as be
 from jaxsim.evaluate import perturbation as pt
 from jaxsim.evaluate.interaction import acs, ground_truth_interactions, matrix_cosine, shared_noun_count
 from jaxsim.evaluate.pos import TaggedToken, piece_tags, pos_pair_sums
-from jaxsim.evaluate.sts import average_ranks, read_scored_pairs, spearman, sts_spearman
+from jaxsim.evaluate.sts import read_scored_pairs, spearman, sts_spearman
 
 
 def test_aupc_is_the_trapezoid_area_with_step_0_04():
@@ -85,7 +85,9 @@ def test_spearman_is_one_for_monotone_and_minus_one_for_reversed():
     x = np.arange(10.0)
     assert spearman(x, np.exp(x)) == pytest.approx(1.0)
     assert spearman(x, -x**3) == pytest.approx(-1.0)
-    np.testing.assert_array_equal(average_ranks(np.array([3.0, 1.0, 3.0, 2.0])), [3.5, 1.0, 3.5, 2.0])
+    # By hand: ranks of x are [3.5, 1, 3.5, 2] (a tie shares 3 and 4), of y [1, 2, 3, 4]; centred
+    # [1, -1.5, 1, -0.5] and [-1.5, -0.5, 0.5, 1.5]: rho = -1 / sqrt(4.5 * 5).
+    assert spearman(np.array([3.0, 1.0, 3.0, 2.0]), np.arange(4.0)) == pytest.approx(-1 / np.sqrt(22.5))
 
 
 # --- AUPC ---------------------------------------------------------------------------------------

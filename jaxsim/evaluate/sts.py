@@ -1,8 +1,7 @@
 """STS evaluation: Spearman rho x 100 between model similarity and gold scores ([BiLRP] §4.4, Table 1).
 
 The similarity is the cosine (default, METHODS.md A1) or the dot product of the pooled embeddings;
-Spearman's rho is computed here with average ranks for ties (scipy's definition) so the library
-needs no scipy for it.
+Spearman's rho is scipy's (average ranks for ties), as in ``jaxsim.evaluate.sanity``.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from jaxsim.errors import InputTextError, JaxsimError
 
@@ -29,29 +29,15 @@ def read_scored_pairs(path: str | Path, limit: int | None = None) -> list[tuple[
     return pairs[:limit] if limit else pairs
 
 
-def average_ranks(values: np.ndarray) -> np.ndarray:
-    """``f64[N] -> f64[N]``: ranks 1..N, tied values get the mean of their ranks."""
-    values = np.asarray(values, np.float64)
-    order = np.argsort(values, kind="stable")
-    sorted_values = values[order]
-    # boundaries of runs of equal values
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_values) != 0) + 1]
-    stops = np.r_[starts[1:], len(values)]
-    ranks = np.empty(len(values), np.float64)
-    for start, stop in zip(starts, stops, strict=True):
-        ranks[order[start:stop]] = (start + stop + 1) / 2.0  # mean of ranks start+1 .. stop
-    return ranks
-
-
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman's rho of ``f[N]`` and ``f[N]``: Pearson correlation of their average ranks."""
+    """Spearman's rho of ``f[N]`` and ``f[N]``: Pearson correlation of their average ranks (nan
+    if either is constant)."""
     x, y = np.asarray(x), np.asarray(y)
     if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
         raise JaxsimError(f"spearman needs two 1-d arrays of one length >= 2, got {x.shape} and {y.shape}")
-    rx, ry = average_ranks(x), average_ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denom = np.sqrt((rx * rx).sum() * (ry * ry).sum())
-    return float((rx * ry).sum() / denom) if denom > 0 else float("nan")
+    if np.ptp(x) == 0 or np.ptp(y) == 0:  # scipy warns and returns nan: keep it quiet
+        return float("nan")
+    return float(spearmanr(x, y).statistic)
 
 
 def pair_similarities(model, pairs: Sequence[tuple[str, str, float]] | Sequence[tuple[str, str]],
