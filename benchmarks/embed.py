@@ -97,7 +97,7 @@ def jaxsim_shapes(
     model, texts: Sequence[str], batch_size: int, packing: bool = True
 ) -> list[tuple[int, int]]:
     """The ``(rows, padded length)`` of every batch ``Model.embed`` builds, in order."""
-    from jaxsim.model import PACK_ROW_LENGTH, PACK_TOKENS_PER_TEXT
+    from jaxsim.model import PACK_ROW_LENGTH, packing_layout
     from jaxsim.text import batches_by_bucket
     from jaxsim.text.packing import best_fit_rows
 
@@ -107,8 +107,8 @@ def jaxsim_shapes(
     if packing:
         short = [len(e) for e in encoded if len(e) <= PACK_ROW_LENGTH]
         encoded = [e for e in encoded if len(e) > PACK_ROW_LENGTH]
-        rows = max(1, batch_size * PACK_TOKENS_PER_TEXT // PACK_ROW_LENGTH)
-        n_rows = len(best_fit_rows(short, PACK_ROW_LENGTH, PACK_ROW_LENGTH // 4)) if short else 0
+        rows, max_segments = packing_layout(batch_size)
+        n_rows = len(best_fit_rows(short, PACK_ROW_LENGTH, max_segments)) if short else 0
         shapes += [(rows, PACK_ROW_LENGTH)] * -(-n_rows // rows)
     if encoded:
         shapes += [

@@ -31,6 +31,13 @@ PACK_TOKENS_PER_TEXT = 16  # a packed batch of ``batch_size`` holds batch_size *
 Array = jax.Array
 
 
+def packing_layout(batch_size: int) -> tuple[int, int]:
+    """``(rows per packed batch, most texts per row)`` that ``Model.embed(batch_size=...)`` uses:
+    ``batch_size * PACK_TOKENS_PER_TEXT`` token slots; a row holds at most ``PACK_ROW_LENGTH // 4``
+    texts (the shortest text is 3 tokens: [CLS] x [SEP])."""
+    return max(1, batch_size * PACK_TOKENS_PER_TEXT // PACK_ROW_LENGTH), PACK_ROW_LENGTH // 4
+
+
 @functools.partial(jax.jit, static_argnames=("config", "pooling"))
 def pooled_embeddings(
     params: dict, pool_params: dict | None, ids: Array, type_ids: Array, mask: Array,
@@ -103,12 +110,11 @@ class Model:
             texts = [texts]
         encoded = self.tokenizer.encode_for_embedding(texts)
         out = np.zeros((len(encoded), self.config.hidden_size), np.float32)
-        long_idx = list(range(len(encoded)))
-        if packing:
-            short_idx = [i for i, e in enumerate(encoded) if len(e) <= PACK_ROW_LENGTH]
-            long_idx = [i for i, e in enumerate(encoded) if len(e) > PACK_ROW_LENGTH]
-            self._embed_packed([encoded[i] for i in short_idx], short_idx, batch_size, out)
-        self._embed_bucketed([encoded[i] for i in long_idx], long_idx, batch_size, out)
+        packs = [packing and len(e) <= PACK_ROW_LENGTH for e in encoded]
+        packed = [i for i, p in enumerate(packs) if p]
+        padded = [i for i, p in enumerate(packs) if not p]
+        self._embed_packed([encoded[i] for i in packed], packed, batch_size, out)
+        self._embed_bucketed([encoded[i] for i in padded], padded, batch_size, out)
         if self.normalize if normalize is None else normalize:
             out /= np.maximum(np.linalg.norm(out, axis=-1, keepdims=True), 1e-12)
         return out
@@ -135,8 +141,7 @@ class Model:
         """As ``_embed_bucketed`` with packed rows (every text <= ``PACK_ROW_LENGTH`` tokens)."""
         if not encoded:
             return
-        rows = max(1, batch_size * PACK_TOKENS_PER_TEXT // PACK_ROW_LENGTH)
-        max_segments = PACK_ROW_LENGTH // 4  # the shortest text is 3 tokens: [CLS] x [SEP]
+        rows, max_segments = packing_layout(batch_size)
         for batch, placements in packed_batches(
             encoded, rows, PACK_ROW_LENGTH, max_segments, self.tokenizer.pad_token_id
         ):

@@ -16,7 +16,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from jaxsim.convert.checkpoint import read_tensors
-from jaxsim.convert.keymap import abstract_params, convert_state_dict
+from jaxsim.convert.keymap import abstract_params, convert_state_dict, local_device_sharding
 from jaxsim.convert.source import ModelSource, weight_files
 from jaxsim.models.config import ModelConfig
 
@@ -73,7 +73,7 @@ def on_local_device(params: dict) -> dict:
     """Commit every leaf to this process's first device, as ``restore_params`` does: converted
     and cached params then hit the same jit cache entries (an uncommitted and a committed array
     are different jit keys, so mixing them compiled everything twice)."""
-    return jax.device_put(params, jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+    return jax.device_put(params, local_device_sharding())
 
 
 def load_params(

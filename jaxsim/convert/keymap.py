@@ -113,11 +113,16 @@ def expected_shapes(config: ModelConfig) -> dict:
     }
 
 
+def local_device_sharding() -> jax.sharding.SingleDeviceSharding:
+    """This process's first device: where converted, restored and checkpointed params live."""
+    return jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+
 def abstract_params(config: ModelConfig, dtype=jnp.float32) -> dict:
     """``expected_shapes`` as ``jax.ShapeDtypeStruct`` leaves (for orbax restore targets), each
     placed on this process's first device: a checkpoint written on another machine (a GPU, 8
     devices) then restores here instead of failing on the saved topology."""
-    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    sharding = local_device_sharding()
     return jax.tree.map(
         lambda s: jax.ShapeDtypeStruct(s, dtype, sharding=sharding), expected_shapes(config),
         is_leaf=lambda x: isinstance(x, tuple) and all(isinstance(i, int) for i in x),

@@ -19,7 +19,6 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxsim.errors import JaxsimError
 from jaxsim.models.pooling import init_qkv_params
@@ -27,7 +26,7 @@ from jaxsim.text import Encoded, bucket_length, pad_batch
 from jaxsim.train.checkpoint import checkpoint_manager, restore_state, save_state
 from jaxsim.train.data import epoch_order
 from jaxsim.train.optim import make_optimizer
-from jaxsim.train.step import TrainState, init_state
+from jaxsim.train.step import TrainState, apply_gradients, init_state
 
 Array = jax.Array
 
@@ -85,9 +84,7 @@ def make_regression_step(config, pooling: str, optimizer):
 
     def step(state: TrainState, batch: tuple):
         loss, grads = jax.value_and_grad(loss_fn)(state.params, batch)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        return TrainState(state.step + 1, params, opt_state), {"loss": loss}
+        return apply_gradients(state, grads, optimizer), {"loss": loss}
 
     return jax.jit(step, donate_argnums=0)
 

@@ -56,7 +56,7 @@ def deleted_ids(ids: np.ndarray, order: np.ndarray, counts: np.ndarray, pad_id: 
     return rows
 
 
-def _logits_of_rows(clf, rows: list[np.ndarray], type_ids: list[np.ndarray], batch_size: int) -> np.ndarray:
+def logits_of_rows(clf, rows: list[np.ndarray], type_ids: list[np.ndarray], batch_size: int) -> np.ndarray:
     """Logits ``f32[R, C]`` of many id rows (each with its own type ids, mask = all real)."""
     from jaxsim.classifier import pair_logits
 
@@ -226,7 +226,7 @@ def deletion_curves(
                 rows.append(row)
                 types.append(enc.type_ids)
                 owners.append(j)
-        logits = _logits_of_rows(clf, rows, types, batch_size)
+        logits = logits_of_rows(clf, rows, types, batch_size)
         correct = (logits.argmax(-1) == labels[np.asarray(owners)]).reshape(len(chosen), len(steps))
         accuracy[m] = correct.mean(0).astype(np.float64)
     scored = [m for m in methods if m != "random"]

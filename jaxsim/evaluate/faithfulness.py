@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxsim.errors import JaxsimError
+from jaxsim.evaluate.deletion import logits_of_rows
 from jaxsim.text import Encoded
 
 AOPC_STEPS = tuple(range(1, 11))
@@ -147,7 +148,6 @@ def evaluate_rankings(classifier, encoded: Sequence[Encoded], rankings: dict[str
     from tqdm.auto import tqdm
 
     from jaxsim.classifier import as_classifier
-    from jaxsim.evaluate.deletion import _logits_of_rows
 
     clf = as_classifier(classifier)
     if not encoded:
@@ -155,7 +155,7 @@ def evaluate_rankings(classifier, encoded: Sequence[Encoded], rankings: dict[str
     for m, per_pair in rankings.items():
         if len(per_pair) != len(encoded):
             raise JaxsimError(f"method {m}: {len(per_pair)} rankings for {len(encoded)} pairs")
-    base = _logits_of_rows(clf, [e.ids for e in encoded], [e.type_ids for e in encoded], batch_size)
+    base = logits_of_rows(clf, [e.ids for e in encoded], [e.type_ids for e in encoded], batch_size)
     predicted = base.argmax(-1)
     p_full = _softmax(base)[np.arange(len(encoded)), predicted]
     result: dict[str, dict] = {k: {} for k in ("aopc", "post_hoc", "degradation", "s_morf", "s_lerf")}
@@ -168,7 +168,7 @@ def evaluate_rankings(classifier, encoded: Sequence[Encoded], rankings: dict[str
                     types.append(row_types)
                     owner.append(i)
                     kind.append(name)
-        logits = _logits_of_rows(clf, ids, types, batch_size)
+        logits = logits_of_rows(clf, ids, types, batch_size)
         owner, kind = np.asarray(owner), np.asarray(kind)
         prob = _softmax(logits)[np.arange(len(owner)), predicted[owner]]
 

@@ -15,7 +15,7 @@ import jax
 import optax
 import orbax.checkpoint as ocp
 
-from jaxsim.convert.keymap import abstract_params
+from jaxsim.convert.keymap import abstract_params, local_device_sharding
 from jaxsim.errors import JaxsimError
 from jaxsim.models.config import ModelConfig
 from jaxsim.train.step import TrainState
@@ -55,7 +55,7 @@ def restore_state(
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, params_like)
     # eval_shape drops placement: put every optimizer leaf on this process's first device, so a
     # checkpoint saved on another topology (GPU, several devices) restores here.
-    sharding = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    sharding = local_device_sharding()
     opt_abstract = jax.tree.map(
         lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=sharding),
         jax.eval_shape(optimizer.init, abstract),

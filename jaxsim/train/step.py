@@ -65,6 +65,14 @@ def weighted_cross_entropy(logits: Array, labels: Array, weights: Array) -> Arra
     return (ce * weights).sum() / jnp.maximum(weights.sum(), 1.0)
 
 
+def apply_gradients(
+    state: TrainState, grads: dict, optimizer: optax.GradientTransformation
+) -> TrainState:
+    """One optimizer update of ``state`` by ``grads`` (the step counter advances by one)."""
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    return TrainState(state.step + 1, optax.apply_updates(state.params, updates), opt_state)
+
+
 def make_train_step(
     config: ModelConfig, optimizer: optax.GradientTransformation, dropout: float = 0.0,
 ) -> Callable[[TrainState, tuple, Array], tuple[TrainState, dict]]:
@@ -81,10 +89,8 @@ def make_train_step(
         (loss, correct), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.params, batch, jax.random.fold_in(key, state.step)
         )
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
         metrics = {"loss": loss, "correct": correct, "rows": batch[4].sum(),
                    "grad_norm": optax.tree.norm(grads)}
-        return TrainState(state.step + 1, params, opt_state), metrics
+        return apply_gradients(state, grads, optimizer), metrics
 
     return jax.jit(step, donate_argnums=0)
