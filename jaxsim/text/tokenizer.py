@@ -69,7 +69,7 @@ class TextTokenizer:
     def encode_for_embedding(self, texts: Sequence[str]) -> list[Encoded]:
         """Many texts at once (the Rust tokenizer's parallel ``encode_batch``) with the same checks
         and truncation warning as ``encode``, but *without* the word map (``word_ids`` all -1,
-        ``words`` empty): what ``Model.embed`` needs, ~4x faster than ``encode`` per text."""
+        ``words`` empty): what ``Model.embed`` needs."""
         checked = [self.check_text(t, f"text {i}") for i, t in enumerate(texts)]
         encodings = self.tokenizer.encode_batch(checked)
         out = []  # a loop, not a comprehension: the warning's stacklevel names our caller
