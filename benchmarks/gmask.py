@@ -12,6 +12,8 @@ MRPC fine-tune of ``benchmarks/train_recipe.py`` (all-MiniLM-L6-v2 cross-encoder
 
     python benchmarks/gmask.py --model out/mrpc-minilm --n 100
     python benchmarks/gmask.py --model out/mrpc-minilm --n 8 --samples 50 --steps 20   # quick, CPU
+    python benchmarks/gmask.py --n 4 --batch-size 4 --samples 500 --steps 10 --single-pairs 2 \
+        --twin-pairs 2 --speed-only --out benchmarks/results/gmask_speed_cpu.md   # CPU speed only
 
 ``--pack DIR`` writes a self-contained bundle (config, tokenizer, the n pairs, the params with only
 the word-embedding rows those pairs use: exact for them) that ``--bundle DIR`` runs from, e.g. on
@@ -77,9 +79,12 @@ def _unflatten(flat: dict[str, np.ndarray]) -> dict:
     return fix(tree)
 
 
-def pack(clf, model_dir: Path, pairs: list[tuple[str, str]], labels: list[str], out: Path) -> None:
+def pack(clf, model_dir: Path, pairs: list[tuple[str, str]], labels: list[str], out: Path,
+         dtype: str = "float32") -> None:
+    """``dtype="float16"`` halves the bundle (the device takes 64 MiB); ``load_bundle`` casts back to
+    float32, so every framework then runs the same fp16-rounded weights."""
     out.mkdir(parents=True, exist_ok=True)
-    flat = _flatten(clf.params)
+    flat = {k: v.astype(dtype) if v.dtype == np.float32 else v for k, v in _flatten(clf.params).items()}
     word = flat.pop("embeddings/word")
     used = sorted({int(t) for e in clf.encode(pairs) for t in e.ids} | {0, 100, 101, 102, 103})
     flat["word_rows"] = np.asarray(used, np.int64)
@@ -103,7 +108,8 @@ def load_bundle(path: Path):
     from jaxsim.models.config import load_config
     from jaxsim.text import load_tokenizer
 
-    flat = dict(np.load(path / "params.npz"))
+    flat = {k: v.astype(np.float32) if v.dtype == np.float16 else v
+            for k, v in np.load(path / "params.npz").items()}
     word = np.zeros(tuple(flat.pop("word_shape")), np.float32)
     word[flat.pop("word_rows")] = flat.pop("word_values")
     flat["embeddings/word"] = word
@@ -132,16 +138,23 @@ def run_gmask(clf, encoded, settings, batch_size: int, seed: int):
 
 
 def run_single(clf, encoded, settings, seed: int, pairs: int) -> tuple[float, float]:
-    """(first call s incl. compile, mean s/pair of the next ``pairs``) at batch 1."""
-    from jaxsim.explain.gmask import gmask_encoded
+    """(first call s incl. compile, mean s/pair of up to ``pairs`` more) at batch 1.
 
+    The timed pairs share the first pair's length bucket, so they reuse its compilation (a pair of
+    another bucket would time a compile too)."""
+    from jaxsim.explain.gmask import gmask_encoded
+    from jaxsim.text import bucket_length
+
+    limit = clf.model.tokenizer.max_length
+    bucket = bucket_length(len(encoded[0][0]), limit)
+    same = [e for e in encoded[1:] if bucket_length(len(e[0]), limit) == bucket][:pairs] or encoded[:1]
     start = time.perf_counter()
     gmask_encoded(clf, encoded[:1], seed=seed, settings=settings, batch_size=1)
     first = time.perf_counter() - start
     start = time.perf_counter()
-    for e in encoded[1:pairs + 1]:
+    for e in same:
         gmask_encoded(clf, [e], seed=seed, settings=settings, batch_size=1)
-    return first, (time.perf_counter() - start) / max(1, min(pairs, len(encoded) - 1))
+    return first, (time.perf_counter() - start) / len(same)
 
 
 def run_twin(clf, encoded, settings, pairs: int, device: str) -> float:
@@ -181,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--bundle", default=None, help="run from a --pack bundle instead of --model/--data")
     parser.add_argument("--pack", default=None, help="write a bundle for --n pairs and exit")
+    parser.add_argument("--pack-dtype", default="float32", choices=("float32", "float16"),
+                        help="weights dtype in the bundle (float16: half the size, cast back on load)")
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--samples", type=int, default=500)
@@ -189,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single-pairs", type=int, default=0, help="also time batch 1 on this many pairs")
     parser.add_argument("--twin-pairs", type=int, default=0, help="time the PyTorch twin on this many pairs")
     parser.add_argument("--twin-device", default="cpu")
+    parser.add_argument("--speed-only", action="store_true",
+                        help="time GMASK (and --single-pairs / --twin-pairs) only: no baselines, no metrics")
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args(argv)
 
@@ -207,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs = data.pairs[: args.n]
     if args.pack:
         pack(clf, Path(args.model), pairs, [data.label_names[y] for y in data.labels[: args.n]],
-             Path(args.pack))
+             Path(args.pack), args.pack_dtype)
         print(f"wrote bundle {args.pack}")
         return 0
     settings = GmaskSettings(samples=args.samples, steps=args.steps)
@@ -217,13 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     outputs, first, steady, steady_n = run_gmask(clf, encoded, settings, args.batch_size, args.seed)
     rankings = {"gmask": [content_ranking(o, "gmask", s) for o, (_, s) in zip(outputs, encoded, strict=True)],
                 "imask": [content_ranking(o, "imask", s) for o, (_, s) in zip(outputs, encoded, strict=True)]}
-    start = time.perf_counter()
-    rankings |= first_order_rankings(clf, [e for e, _ in encoded], [s for _, s in encoded], BASELINES,
-                                     batch_size=args.batch_size)
-    baseline_s = time.perf_counter() - start
-    start = time.perf_counter()
-    result = evaluate_rankings(clf, [e for e, _ in encoded], rankings, batch_size=64, progress=True)
-    metrics_s = time.perf_counter() - start
+    result, baseline_s, metrics_s = None, None, None
+    if not args.speed_only:
+        start = time.perf_counter()
+        rankings |= first_order_rankings(clf, [e for e, _ in encoded], [s for _, s in encoded], BASELINES,
+                                         batch_size=args.batch_size)
+        baseline_s = time.perf_counter() - start
+        start = time.perf_counter()
+        result = evaluate_rankings(clf, [e for e, _ in encoded], rankings, batch_size=64, progress=True)
+        metrics_s = time.perf_counter() - start
     accuracy = float(np.mean(np.asarray([o["predicted"] for o in outputs]) == data.labels[: args.n]))
 
     report = functools.partial(write_report, args, clf, settings, pairs, lengths, accuracy, result,
@@ -250,11 +269,16 @@ def write_report(args, clf, settings, pairs, lengths, accuracy, result, times, s
         + (" — the reference's settings." if (settings.samples, settings.steps) == (500, 100)
            else " — **reduced** from the reference's 500 x 100 to fit the machine.") + "",
         "",
-        "## Faithfulness (higher is better), next to the paper's BERT / MRPC numbers", "",
-        "Removal = word-pieces deleted (positions renumbered, [CLS]/[SEP] kept). The paper's model "
-        "is a fine-tuned BERT-base (83.7 % MRPC test accuracy) on all 1725 test pairs; LIME, L2X and "
-        "IBA (paper only): AOPC 0.062 / 0.083 / 0.114, degradation 0.018 / -0.003 / 0.050.", "",
-        result.to_markdown({k: v for k, v in PAPER_MRPC_BERT.items() if k in ("gmask", "imask")}),
+    ]
+    if result is not None:
+        lines += [
+            "## Faithfulness (higher is better), next to the paper's BERT / MRPC numbers", "",
+            "Removal = word-pieces deleted (positions renumbered, [CLS]/[SEP] kept). The paper's model "
+            "is a fine-tuned BERT-base (83.7 % MRPC test accuracy) on all 1725 test pairs; LIME, L2X and "
+            "IBA (paper only): AOPC 0.062 / 0.083 / 0.114, degradation 0.018 / -0.003 / 0.050.", "",
+            result.to_markdown({k: v for k, v in PAPER_MRPC_BERT.items() if k in ("gmask", "imask")}),
+        ]
+    lines += [
         "## Speed", "",
         "| what | value |", "|---|---|",
         f"| GMASK, all {len(pairs)} pairs in batches of {args.batch_size}, first pass incl. compilation "
@@ -262,9 +286,10 @@ def write_report(args, clf, settings, pairs, lengths, accuracy, result, times, s
         f"| GMASK, one compiled batch of {steady_n} pairs | {steady:.2f} s "
         f"(**{steady_n / steady:.2f} pairs/s**, {steady / steady_n:.2f} s/pair) |",
         f"| model passes per pair (sequences, forward + backward) | {passes} |",
-        f"| baselines GS/GI/LRP/LAT (+random) on all pairs | {baseline_s:.1f} s |",
-        f"| metrics (all methods, {len(pairs)} pairs) | {metrics_s:.1f} s |",
     ]
+    if result is not None:
+        lines += [f"| baselines GS/GI/LRP/LAT (+random) on all pairs | {baseline_s:.1f} s |",
+                  f"| metrics (all methods, {len(pairs)} pairs) | {metrics_s:.1f} s |"]
     if single:
         lines.append(f"| GMASK at batch 1: first call (compile) / s per pair | {single[0]:.1f} s / "
                      f"**{single[1]:.2f} s** |")
@@ -278,7 +303,8 @@ def write_report(args, clf, settings, pairs, lengths, accuracy, result, times, s
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     Path(args.out).with_suffix(".json").write_text(json.dumps(
-        {"metrics": result.to_dict(), "settings": dataclasses.asdict(settings), "n": len(pairs),
+        {"metrics": result.to_dict() if result is not None else None,
+         "settings": dataclasses.asdict(settings), "n": len(pairs),
          "first_pass_s": first, "steady_s": steady, "steady_pairs": steady_n, "single": single,
          "twin_s_per_pair": twin, "accuracy": accuracy, "machine": machine()}, indent=1) + "\n",
         encoding="utf-8")

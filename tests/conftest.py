@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from jaxsim.convert.source import default_model_dir
 from tests import tiny_models
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# In-process CLI calls must not write the user's compilation cache (tests that want one pass a folder).
+os.environ.setdefault("JAXSIM_COMPILE_CACHE", "off")
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from jaxsim.cli import build_parser, main
+from jaxsim.cli import build_parser, compile_cache_dir, main
 
 LINES = ["A man is playing a guitar.", "A person plays an instrument.", "The sky is blue today."]
 
@@ -92,3 +96,30 @@ def test_cli_without_subcommand_exits_2(capsys):
         main([])
     assert info.value.code == 2
     assert "required" in capsys.readouterr().err
+
+
+def test_compile_cache_dir_follows_flag_then_env_then_xdg(monkeypatch, tmp_path):
+    monkeypatch.delenv("JAXSIM_COMPILE_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert compile_cache_dir(None) == tmp_path / "xdg" / "jaxsim" / "xla"
+    assert compile_cache_dir(str(tmp_path / "flag")) == tmp_path / "flag"
+    assert compile_cache_dir("off") is None
+    monkeypatch.setenv("JAXSIM_COMPILE_CACHE", str(tmp_path / "env"))
+    assert compile_cache_dir(None) == tmp_path / "env"
+    assert compile_cache_dir(str(tmp_path / "flag")) == tmp_path / "flag"
+    monkeypatch.setenv("JAXSIM_COMPILE_CACHE", "off")
+    assert compile_cache_dir(None) is None
+
+
+def test_cli_compile_cache_is_written_then_reused_with_the_same_result(weights_dir, tmp_path):
+    cache = tmp_path / "xla"
+    command = [sys.executable, "-m", "jaxsim.cli", "--compile-cache", str(cache), "explain",
+               "--weights-dir", str(weights_dir), "--format", "json",
+               "A man is playing a guitar.", "A person plays an instrument."]
+    env = {**os.environ, "JAXSIM_COMPILE_CACHE": "off"}  # the flag wins over the environment
+    first = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    entries = sorted(p.name for p in cache.iterdir())
+    assert any("token_relevance" in name for name in entries), entries
+    second = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    assert sorted(p.name for p in cache.iterdir()) == entries  # hit: nothing new compiled
+    assert json.loads(first.stdout)["relevance"] == json.loads(second.stdout)["relevance"]

@@ -181,6 +181,38 @@ def test_same_key_gives_bit_identical_results_and_batched_equals_one_by_one(tiny
     assert sorted(ranked.tolist()) == np.flatnonzero(np.asarray(arrays[3][0]) >= 0).tolist()
 
 
+def test_chunked_samples_give_the_autodiff_loss_and_gradient(tiny_classifier):
+    # ce_and_keep_grad (each chunk's forward and backward together, padding rows weighted 0) against
+    # jax.value_and_grad of the plain mean cross-entropy over all samples at once.
+    clf = tiny_classifier
+    encoded, (ids, types, mask, _) = _arrays(clf, PAIRS[:1])
+    emb = gm._embed_one(clf.params, clf.config, ids[0], types[0])
+    keep = jax.random.uniform(jax.random.key(3), (7, LENGTH))             # 7 samples: chunks pad
+    y_hat = jnp.asarray(1)
+
+    def plain(keep):
+        return gm.cross_entropy(gm.masked_logits(clf.params, clf.config, emb, mask[0], keep), y_hat)
+
+    want_ce, want_grad = jax.value_and_grad(plain)(keep)
+    for chunk_rows in (None, 3 * LENGTH, LENGTH, 1):                      # 1, 3 (padded), 7 chunks
+        ce, grad = gm.ce_and_keep_grad(gm.masked_logits, clf.params, clf.config, emb, mask[0], keep,
+                                       y_hat, chunk_rows)
+        np.testing.assert_allclose(ce, want_ce, rtol=1e-6, err_msg=str(chunk_rows))
+        np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-7, err_msg=str(chunk_rows))
+        assert np.abs(np.asarray(grad)).max() > 0
+
+
+def test_chunking_changes_no_result(tiny_classifier):
+    clf = tiny_classifier
+    _, arrays = _arrays(clf, PAIRS)
+    keys = jnp.stack([jax.random.key(42), jax.random.key(7)])
+    whole = jax.device_get(gm.gmask_batch(clf.params, *arrays, keys, config=clf.config, settings=SMALL))
+    parts = jax.device_get(gm.gmask_batch(clf.params, *arrays, keys, config=clf.config, settings=SMALL,
+                                          chunk_rows=3 * LENGTH))
+    for name, value in whole._asdict().items():
+        np.testing.assert_allclose(getattr(parts, name), value, atol=1e-5, err_msg=name)
+
+
 def _rule_model(record: list):
     """A rule-based pair 'classifier' on the embedding output: class 1 iff the pieces "cat" (in a)
     and "dog" (in b) are both kept (each seen through its masked embedding row), else class 0.
