@@ -272,6 +272,12 @@ def test_explain_pair_result_groups_json_and_bad_input(tiny_classifier):
     assert len(selected) == SMALL.k and np.all(result.special[selected] == 0)
     assert sorted(data["ranking"]) == np.flatnonzero(result.segment >= 0).tolist()
     assert "word groups" in result.show() and "group" in result.to_html()
+    # terminal view: rank 1 is the piece with the largest theta; unselected pieces show "-"
+    tokens_line = result.show().split("tokens (GMASK rank; - = not selected):\n  ")[1].split("\n")[0]
+    shown = tokens_line.split(" ")
+    assert len(shown) == len(result.tokens)
+    assert shown[int(np.argmax(result.scores))].endswith(":1")
+    assert all(item.endswith(":-") for t, item in enumerate(shown) if result.groups[t] < 0)
     with pytest.raises(JaxsimError, match="unknown GMASK options"):
         gm.explain_pair(tiny_classifier, *PAIRS[0], sample=3)
     with pytest.raises(JaxsimError, match="k >= 2"):

@@ -487,10 +487,28 @@ class GroupExplanation(TokenExplanation):
         return lines
 
     def show(self, k: int = 8) -> str:
-        text = super().show(k)
-        if self.method == "gmask":
-            text += "\n\nword groups (by group selection probability):\n" + "\n".join(self.group_lines())
-        return text
+        """IMASK: the token-score view. GMASK: θ per word with bars over the *range* of the selected
+        pieces' θ (θ is a convex mix of ψ, so the values cluster: bars against the max would all be
+        full), each piece's rank, then the word groups."""
+        if self.method != "gmask":
+            return super().show(k)
+        probs = self.probabilities
+        selected = self.scores[self.groups >= 0]
+        low, high = (float(selected.min()), float(selected.max())) if selected.size else (0.0, 1.0)
+        span = (high - low) or 1.0
+        top = [t for t in self.top_words(k) if t[2] > 0]
+        width = max((len(w) for _, w, _ in top), default=0)
+        rank = {int(t): r + 1 for r, t in enumerate(self.ranking[: selected.size])}
+        lines = [f"gmask on {self.model}: predicted {self.labels[self.predicted]} "
+                 f"(p = {probs[self.predicted]:.3f}); {selected.size} pieces selected, "
+                 f"theta {low:.4f} .. {high:.4f}", "",
+                 f"top {len(top)} words (theta; bar = place between the lowest and highest theta):"]
+        lines += [f"  {side}: {word:<{width}} {score:.4f} {'#' * (1 + round(19 * (score - low) / span))}"
+                  for side, word, score in top]
+        lines += ["", "tokens (GMASK rank; - = not selected):",
+                  "  " + " ".join(f"{tok}:{rank.get(t, '-')}" for t, tok in enumerate(self.tokens)),
+                  "", "word groups (by group selection probability):", *self.group_lines()]
+        return "\n".join(lines)
 
     def to_html(self) -> str:
         """GMASK: the interactive group page (``jaxsim.viz.html.groups_html``): word pieces of both
