@@ -248,6 +248,9 @@ def _imask(model_fn, params, config, settings: GmaskSettings, emb, mask, content
     n = emb.shape[0]
     opt = optax.adam(settings.imask_lr, b1=0.9, b2=0.999, eps=1e-8)
 
+    def keep_probability(r):                                          # f32[n, 2] -> f32[n]
+        return jax.nn.softmax(jax.nn.sigmoid(r), -1)[:, 1]
+
     def sample_keep(r, step_key):                                     # -> f32[S, n]
         noise = position_gumbel(step_key, n, (settings.imask_samples, 2)).transpose(1, 0, 2)
         sample = gumbel_softmax(jax.nn.sigmoid(r)[None], noise, settings.imask_tau)[..., 1]
@@ -259,16 +262,15 @@ def _imask(model_fn, params, config, settings: GmaskSettings, emb, mask, content
         keep, keep_vjp = jax.vjp(lambda r: sample_keep(r, step_key), r)
         ce, d_keep = ce_and_keep_grad(model_fn, params, config, emb, mask, keep, y_hat, chunk_rows)
         # the objective with CE held at its value: its gradient is the regulariser's
-        loss, d_reg = jax.value_and_grad(lambda r: imask_loss(
-            ce, jax.nn.softmax(jax.nn.sigmoid(r), -1)[:, 1], content, settings.imask_beta))(r)
+        loss, d_reg = jax.value_and_grad(
+            lambda r: imask_loss(ce, keep_probability(r), content, settings.imask_beta))(r)
         grad = keep_vjp(d_keep)[0] + d_reg
         updates, state = opt.update(grad, state, r)
         return (optax.apply_updates(r, updates), state), loss
 
     r0 = jnp.ones((n, 2), emb.dtype)
     (r, _), losses = jax.lax.scan(step, (r0, opt.init(r0)), jnp.arange(settings.imask_steps))
-    keep_prob = jax.nn.softmax(jax.nn.sigmoid(r), -1)[:, 1]
-    return jnp.where(content, keep_prob, 0.0), losses
+    return jnp.where(content, keep_probability(r), 0.0), losses
 
 
 # --- selection of the shortened input -------------------------------------------------------------
