@@ -12,7 +12,6 @@ A classifier is a ``Model`` whose params hold the ``BertForSequenceClassificatio
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import shutil
 from collections.abc import Sequence
@@ -22,31 +21,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsim.convert.train_checkpoint import restore_params
 from jaxsim.errors import JaxsimError
 from jaxsim.model import Model, load_model
-from jaxsim.models import encoder_for
-from jaxsim.models.config import BertConfig, ModelConfig
-from jaxsim.models.heads import classify
-from jaxsim.models.ops import PLAIN_OPS
-from jaxsim.text import Encoded, batches_by_bucket
-
-Array = jax.Array
+from jaxsim.models import pair_logits
+from jaxsim.models.config import BertConfig, ModelConfig, load_config
+from jaxsim.text import Encoded, batches_by_bucket, encode_pairs, load_tokenizer
 
 #: Tokenizer files copied next to an exported classifier (whichever exist).
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
-
-
-def pair_logits_fn(params: dict, config: ModelConfig, ids: Array, type_ids: Array, mask: Array) -> Array:
-    """``ids, type_ids: i32[B, n], mask: bool[B, n] -> logits f32[B, C]`` (pure, not jitted)."""
-    enc = encoder_for(config)
-    x = enc.embed(params, config, PLAIN_OPS, ids, type_ids)
-    return classify(params["head"], enc.encode_embeddings(params, config, PLAIN_OPS, x, mask))
-
-
-@functools.partial(jax.jit, static_argnames=("config",))
-def pair_logits(params: dict, ids: Array, type_ids: Array, mask: Array, *, config: ModelConfig) -> Array:
-    """Jitted ``pair_logits_fn`` (one compilation per config and batch shape)."""
-    return pair_logits_fn(params, config, ids, type_ids, mask)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +52,6 @@ class Classifier:
         return self.model.name
 
     def encode(self, pairs: Sequence[tuple[str, str]]) -> list[Encoded]:
-        from jaxsim.train.data import encode_pairs
-
         return encode_pairs(self.model.tokenizer, pairs)
 
     def logits(self, pairs: Sequence[tuple[str, str]], batch_size: int = 32) -> np.ndarray:
@@ -149,11 +130,9 @@ def load_classifier(
         max_length = trained_max_length(path)
     has_weights = any(path.glob("*.safetensors")) or any(path.glob("*.bin"))
     if from_checkpoint or step is not None or (not has_weights and (path / "checkpoints").is_dir()):
-        from jaxsim.train.checkpoint import restore_params
-
         model = load_model(path, weights_dir=weights_dir, use_cache=False, max_length=max_length,
                            allow_pickle=allow_pickle) if has_weights else None
-        return _from_checkpoint(path, step, model, max_length, restore_params)
+        return _from_checkpoint(path, step, model, max_length)
     model = load_model(path, weights_dir=weights_dir, allow_pickle=allow_pickle, max_length=max_length)
     return as_classifier(model)
 
@@ -166,10 +145,7 @@ def trained_max_length(path: Path) -> int | None:
     return json.loads(record.read_text(encoding="utf-8")).get("run", {}).get("max_length")
 
 
-def _from_checkpoint(path: Path, step, model, max_length, restore_params) -> Classifier:
-    from jaxsim.models.config import load_config
-    from jaxsim.text import load_tokenizer
-
+def _from_checkpoint(path: Path, step, model, max_length) -> Classifier:
     config = load_config(path)
     if config.num_labels is None:
         raise JaxsimError(f"{path}/config.json is not a sequence-classification config")

@@ -24,3 +24,10 @@ class WeightsError(JaxsimError):
 
 class InputTextError(JaxsimError):
     """Empty, whitespace-only or undecodable input text."""
+
+
+class OptionError(JaxsimError, ValueError):
+    """An option outside its allowed values (a method, pooling, rule or level name, a size).
+
+    Also a ``ValueError``, so callers that caught the bare ``ValueError`` of earlier versions
+    still do."""

@@ -7,28 +7,23 @@ params as an *argument* (never a closed-over constant), compiled once per (batch
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Sequence
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.convert.cache import load_params
 from jaxsim.convert.source import ModelSource, resolve
 from jaxsim.errors import JaxsimError
-from jaxsim.models import Encoder, encoder_for
+from jaxsim.models import Encoder, encoder_for, packed_pooled_embeddings, pooled_embeddings
 from jaxsim.models.config import ModelConfig, load_config
-from jaxsim.models.ops import PLAIN_OPS
-from jaxsim.models.pooling import POOLINGS, init_qkv_params, pool, segment_pool
+from jaxsim.models.pooling import POOLINGS, init_qkv_params
 from jaxsim.text import Encoded, TextTokenizer, batches_by_bucket, load_tokenizer
 from jaxsim.text.packing import packed_batches
 
 PACK_ROW_LENGTH = 64  # tokens per packed row (texts longer than this are bucket-padded instead)
 PACK_TOKENS_PER_TEXT = 16  # a packed batch of ``batch_size`` holds batch_size * 16 token slots
-
-Array = jax.Array
 
 
 def packing_layout(batch_size: int) -> tuple[int, int]:
@@ -36,31 +31,6 @@ def packing_layout(batch_size: int) -> tuple[int, int]:
     ``batch_size * PACK_TOKENS_PER_TEXT`` token slots; a row holds at most ``PACK_ROW_LENGTH // 4``
     texts (the shortest text is 3 tokens: [CLS] x [SEP])."""
     return max(1, batch_size * PACK_TOKENS_PER_TEXT // PACK_ROW_LENGTH), PACK_ROW_LENGTH // 4
-
-
-@functools.partial(jax.jit, static_argnames=("config", "pooling"))
-def pooled_embeddings(
-    params: dict, pool_params: dict | None, ids: Array, type_ids: Array, mask: Array,
-    *, config: ModelConfig, pooling: str,
-) -> Array:
-    """``ids, type_ids: i32[B, n], mask: bool[B, n] -> f32[B, h]`` (un-normalised)."""
-    enc = encoder_for(config)
-    x = enc.embed(params, config, PLAIN_OPS, ids, type_ids)
-    hidden = enc.encode_embeddings(params, config, PLAIN_OPS, x, mask)
-    return pool(pooling, pool_params, PLAIN_OPS, hidden, mask)
-
-
-@functools.partial(jax.jit, static_argnames=("config", "pooling", "max_segments"))
-def packed_pooled_embeddings(
-    params: dict, pool_params: dict | None, ids: Array, type_ids: Array, positions: Array,
-    segments: Array, *, config: ModelConfig, pooling: str, max_segments: int,
-) -> Array:
-    """Packed rows (``jaxsim.text.packing``): ``i32[R, L]`` each -> ``f32[R, S, h]``, one
-    embedding per text slot (un-normalised; empty slots are zero)."""
-    enc = encoder_for(config)
-    x = enc.embed(params, config, PLAIN_OPS, ids, type_ids, positions)
-    hidden = enc.encode_embeddings(params, config, PLAIN_OPS, x, segments > 0, segments)
-    return segment_pool(pooling, pool_params, PLAIN_OPS, hidden, segments, positions, max_segments)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ import jaxsim
 from jaxsim.cli import main
 from jaxsim.explain import bilrp, explain_pair
 from jaxsim.explain.rules import LRP_OPS
-from jaxsim.model import pooled_embeddings
+from jaxsim.models import embedding_outputs, pooled_embeddings
 from jaxsim.models.ops import PLAIN_OPS
 from jaxsim.models.pooling import pool
 from jaxsim.text import TruncationWarning, pad_batch
@@ -202,7 +202,7 @@ def test_hxp_equals_the_cross_hessian_contracted_with_both_inputs(tiny_bert):
 def test_embedding_baseline_matches_the_numpy_formula(minilm):
     a, b = PAIRS[0]
     ea, eb = minilm.encode([a, b])
-    e = [np.asarray(bilrp.embedding_outputs(minilm.params, jnp.asarray(x.ids[None]),
+    e = [np.asarray(embedding_outputs(minilm.params, jnp.asarray(x.ids[None]),
                                             jnp.zeros((1, len(x)), jnp.int32),
                                             config=minilm.config))[0] for x in (ea, eb)]
     expected = (e[0].astype(np.float64) @ e[1].astype(np.float64).T) ** 2

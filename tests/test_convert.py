@@ -259,7 +259,7 @@ def test_orbax_cache_written_on_another_device_topology_restores_here(tmp_path, 
 def test_converted_and_cached_params_share_one_compilation(tiny_bert_dir, tmp_path):
     # An uncommitted (freshly converted) and a committed (orbax-restored) array are different jit
     # keys: without placing both on the local device, every jitted function compiled twice.
-    from jaxsim.model import packed_pooled_embeddings
+    from jaxsim.models import packed_pooled_embeddings
 
     cached = jaxsim.load_model(tiny_bert_dir, weights_dir=tmp_path)  # converts, saves
     again = jaxsim.load_model(tiny_bert_dir, weights_dir=tmp_path)   # restores from orbax

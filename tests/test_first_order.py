@@ -17,10 +17,12 @@ import torch
 import transformers
 
 import jaxsim
-from jaxsim.classifier import as_classifier, pair_logits
+from jaxsim.classifier import as_classifier
 from jaxsim.explain import first_order
 from jaxsim.explain.dense_rules import alpha_beta_dense, epsilon_dense, lrp_relevance_reference
 from jaxsim.explain.first_order import attribute, explain_pair, explain_pairs
+from jaxsim.models import pair_logits
+from jaxsim.models.heads import classify
 from jaxsim.models.ops import PLAIN_OPS
 from jaxsim.text import pad_batch
 from tests import tiny_models
@@ -107,7 +109,7 @@ def test_probability_output_differentiates_the_softmax(tiny_classifier):
 
     def prob(x):
         hidden = enc.encode_embeddings(clf.params, clf.config, PLAIN_OPS, x, mask)
-        return jax.nn.softmax(first_order.head_logits(clf.params["head"], hidden, PLAIN_OPS, False))[0, 1]
+        return jax.nn.softmax(classify(clf.params["head"], hidden, PLAIN_OPS))[0, 1]
 
     grad = jax.grad(prob)(x)
     np.testing.assert_allclose(result.signed, (x * grad).sum(-1), atol=1e-6)

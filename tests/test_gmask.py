@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 import jaxsim
-from jaxsim.classifier import as_classifier, pair_logits
+from jaxsim.classifier import as_classifier
 from jaxsim.errors import JaxsimError
 from jaxsim.evaluate import faithfulness as fm
 from jaxsim.explain import gmask as gm
-from jaxsim.models import encoder_for
+from jaxsim.models import encoder_for, pair_logits
 from jaxsim.models.heads import classify
 from jaxsim.models.ops import PLAIN_OPS
 
@@ -137,7 +137,7 @@ def test_masked_piece_gets_zero_embedding_and_no_attention(tiny_classifier):
     enc_fns = encoder_for(config)
     x = emb.at[t].set(0.0)[None]
     hidden = enc_fns.encode_embeddings(params, config, PLAIN_OPS, x, mask.at[t].set(False)[None])
-    np.testing.assert_allclose(got, classify(params["head"], hidden), atol=1e-5)
+    np.testing.assert_allclose(got, classify(params["head"], hidden, PLAIN_OPS), atol=1e-5)
     assert np.abs(np.asarray(got) - np.asarray(ones)).max() > 1e-4
 
 

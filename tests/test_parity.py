@@ -168,7 +168,7 @@ def test_tiny_bert_classifier_logits_match_transformers_on_sentence_pairs(
     encoded = [model.tokenizer.encode_pair(a, b)[0] for a, b in PAIRS]
     batch = _padded(model, encoded)
     _, hidden = _jax_forward(model, batch)
-    logits = np.asarray(classify(model.params["head"], jnp.asarray(hidden)))
+    logits = np.asarray(classify(model.params["head"], jnp.asarray(hidden), PLAIN_OPS))
     out = _torch_forward(hf_model, batch)
     hidden_diff = _max_diff(hidden, out.hidden_states[-1], batch.mask)
     logit_diff = float(np.abs(logits - out.logits.numpy()).max())

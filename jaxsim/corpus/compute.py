@@ -23,8 +23,8 @@ from jaxsim.corpus.sharding import replicate, shard_rows
 from jaxsim.errors import InputTextError, JaxsimError
 from jaxsim.explain import bilrp, bti
 from jaxsim.explain.result import PairExplanation
-from jaxsim.explain.rules import LRP_OPS
-from jaxsim.models.ops import PLAIN_OPS
+from jaxsim.explain.rules import composite
+from jaxsim.models import embedding_outputs, pooled_embeddings
 from jaxsim.text import Encoded, TruncationWarning, batches_by_bucket
 
 
@@ -93,16 +93,14 @@ def text_relevances(model, placed: Placed, encoded: Sequence[Encoded], *, method
         ids, types, mask = shard_rows(batch, placed.mesh)
         length = ids.shape[1]
         if method == "embedding":
-            from jaxsim.model import pooled_embeddings
-
-            values = bilrp.embedding_outputs(placed.params, ids, types, config=model.config)
+            values = embedding_outputs(placed.params, ids, types, config=model.config)
             phis = pooled_embeddings(placed.params, placed.pool_params, ids, types, mask,
                                      config=model.config, pooling=model.pooling)
         else:
             run_mode = bilrp.resolve_mode(mode, length, h)
             values, phis = bilrp.token_relevance(
                 placed.params, placed.pool_params, ids, types, mask, config=model.config,
-                pooling=model.pooling, ops=LRP_OPS if method == "bilrp" else PLAIN_OPS,
+                pooling=model.pooling, ops=composite(bilrp.COMPOSITE[method]),
                 mode=run_mode, chunk_size=bilrp.default_chunk_size(run_mode, length, h),
                 explain_input=explain_input,
             )

@@ -20,15 +20,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsim.convert.train_checkpoint import checkpoint_manager
 from jaxsim.errors import JaxsimError
 from jaxsim.models.pooling import init_qkv_params
 from jaxsim.text import Encoded, bucket_length, pad_batch
-from jaxsim.train.checkpoint import checkpoint_manager, restore_state, save_state
+from jaxsim.train.checkpoint import restore_state, save_state
 from jaxsim.train.data import epoch_order
 from jaxsim.train.optim import make_optimizer
 from jaxsim.train.step import TrainState, apply_gradients, init_state
-
-Array = jax.Array
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +69,7 @@ def _pair_batch(enc_a: Sequence[Encoded], enc_b: Sequence[Encoded], targets: np.
 def make_regression_step(config, pooling: str, optimizer):
     """A jitted ``(state, batch) -> (state, {"loss"})`` minimising the weighted MSE of
     ``<phi(a), phi(b)>`` against the target. ``state.params = {"encoder", "pool"}``; donated."""
-    from jaxsim.model import pooled_embeddings
+    from jaxsim.models import pooled_embeddings
 
     def loss_fn(params, batch):
         ids_a, types_a, mask_a, ids_b, types_b, mask_b, target, weight = batch

@@ -58,7 +58,7 @@ def deleted_ids(ids: np.ndarray, order: np.ndarray, counts: np.ndarray, pad_id: 
 
 def logits_of_rows(clf, rows: list[np.ndarray], type_ids: list[np.ndarray], batch_size: int) -> np.ndarray:
     """Logits ``f32[R, C]`` of many id rows (each with its own type ids, mask = all real)."""
-    from jaxsim.classifier import pair_logits
+    from jaxsim.models import pair_logits
 
     model = clf.model
     out = np.zeros((len(rows), model.config.num_labels), np.float32)

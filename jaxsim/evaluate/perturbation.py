@@ -53,7 +53,7 @@ def perturbation_curve(model, enc: Encoded, ranking: np.ndarray) -> np.ndarray:
     Steps that reveal the same number of tokens (short sentences: ``round(0.04 k q)`` repeats)
     and the last step (= the original) are embedded once.
     """
-    from jaxsim.model import pooled_embeddings
+    from jaxsim.models import pooled_embeddings
 
     mask_id = model.tokenizer.mask_token_id
     if mask_id is None:

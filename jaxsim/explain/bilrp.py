@@ -30,16 +30,18 @@ import numpy as np
 
 from jaxsim.errors import JaxsimError
 from jaxsim.explain.result import PairExplanation
-from jaxsim.explain.rules import LRP_OPS
-from jaxsim.models import encoder_for
+from jaxsim.explain.rules import LRP_OPS, composite
+from jaxsim.models import embedding_outputs, encoder_for, pooled_embeddings
 from jaxsim.models.config import ModelConfig
-from jaxsim.models.ops import PLAIN_OPS, Ops
+from jaxsim.models.ops import Ops
 from jaxsim.models.pooling import pool
 from jaxsim.text import Encoded, bucket_length, pad_batch
+from jaxsim.types import Array
 
-Array = jax.Array
 Mode = Literal["auto", "forward", "reverse"]
 METHODS = ("bilrp", "hxp", "embedding")
+#: The rule composite of each relevance method (``jaxsim.explain.rules.COMPOSITES``).
+COMPOSITE = {"bilrp": "lrp", "hxp": "plain"}
 SIMILARITIES = ("dot", "cosine")
 MODES = ("auto", "forward", "reverse")
 EXPLAIN_INPUTS = ("embedding", "embedding_sum")
@@ -128,12 +130,6 @@ def token_relevance(
     return jax.vmap(single)(ids, type_ids, mask)
 
 
-@functools.partial(jax.jit, static_argnames=("config",))
-def embedding_outputs(params: dict, ids: Array, type_ids: Array, *, config: ModelConfig) -> Array:
-    """The embedding module's output ``f32[B, n, d]`` (the Embeddings baseline's input)."""
-    return encoder_for(config).embed(params, config, PLAIN_OPS, ids, type_ids)
-
-
 def _check(method: str, similarity: str, explain_input: str, pooling: str) -> None:
     if method not in METHODS:
         raise JaxsimError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
@@ -162,8 +158,6 @@ def text_relevances(
         batch = pad_batch([encoded[i] for i in idx], length, rows, model.tokenizer.pad_token_id)
         ids, types, mask = (jnp.asarray(a) for a in batch)
         if method == "embedding":
-            from jaxsim.model import pooled_embeddings
-
             values = embedding_outputs(model.params, ids, types, config=model.config)
             phis = pooled_embeddings(model.params, model.pool_params, ids, types, mask,
                                      config=model.config, pooling=model.pooling)
@@ -171,7 +165,7 @@ def text_relevances(
             run_mode = resolve_mode(mode, length, h)
             values, phis = token_relevance(
                 model.params, model.pool_params, ids, types, mask, config=model.config,
-                pooling=model.pooling, ops=ops or (LRP_OPS if method == "bilrp" else PLAIN_OPS),
+                pooling=model.pooling, ops=ops or composite(COMPOSITE[method]),
                 mode=run_mode, chunk_size=chunk_size or default_chunk_size(run_mode, length, h),
                 explain_input=explain_input,
             )

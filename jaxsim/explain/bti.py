@@ -35,8 +35,8 @@ from jaxsim.models.config import ModelConfig
 from jaxsim.models.ops import PLAIN_OPS
 from jaxsim.models.pooling import mean_pool
 from jaxsim.text import Encoded, aggregate, bucket_length, pad_batch
+from jaxsim.types import Array
 
-Array = jax.Array
 METHODS = ("bti", "bti_last_layer", "bti_activations", "bti_gradients", "vg", "ig")
 
 

@@ -27,7 +27,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-Array = jax.Array
+from jaxsim.errors import OptionError
+from jaxsim.types import Array
 
 #: Added to |denominators| of the αβ shares: an empty share (all contributions 0) gives 0.
 _TINY = 1e-12
@@ -40,10 +41,6 @@ def _signed_eps(z: Array, eps: float) -> Array:
 
 def _forward(x: Array, kernel: Array, bias: Array) -> Array:
     return x @ kernel + bias
-
-
-def _sum_to(g: Array, shape: tuple[int, ...]) -> Array:
-    return g.reshape(-1, *shape).sum(0)
 
 
 @functools.cache
@@ -72,7 +69,8 @@ def epsilon_dense(eps: float = 1e-6):
 def alpha_beta_dense(alpha: float = 2.0, beta: float = 1.0):
     """``dense(x, kernel, bias | None) -> z`` whose backward is the LRP-αβ rule (signed inputs)."""
     if abs(alpha - beta - 1.0) > 1e-12:
-        raise ValueError(f"LRP-alpha-beta needs alpha - beta = 1 to conserve (got {alpha}, {beta})")
+        raise OptionError(f"LRP-alpha-beta needs alpha - beta = 1 to conserve (got alpha={alpha}, "
+                          f"beta={beta}): e.g. alpha=2, beta=1 or alpha=1, beta=0")
 
     @jax.custom_vjp
     def rule(x, kernel, bias):
@@ -126,5 +124,5 @@ def lrp_relevance_reference(
             ratio = alpha * pos / (pos.sum(0) + _TINY) - beta * neg / (neg.sum(0) - _TINY)
             relevance = (ratio * relevance[None, :]).sum(1)
         else:
-            raise ValueError(f"unknown rule {rule!r}")
+            raise OptionError(f"unknown rule {rule!r}: choose epsilon or alpha_beta")
     return relevance

@@ -7,8 +7,9 @@ LayerNorm, with the pair's token types). The explained scalar is the logit of cl
 
 - ``gs``  Eq. 1 ``R_t = ∂f_c/∂x_t``, token score ``‖R_t‖²`` (squared L2 over d, W2);
 - ``gi``  Eq. 2 ``R_t = x_t ⊙ ∂f_c/∂x_t``, token score ``‖R_t‖²``;
-- ``lrp`` LRP-0: gradient × input through the rule graph (``LRP_OPS``: AH, LN, GA; tanh of the
-  pooler proportional like GA; Linear layers LRP-0), token score ``Σ_d |R_t,d|``;
+- ``lrp`` LRP-0: gradient × input through the rule graph (the ``lrp`` composite of
+  ``jaxsim.explain.rules``: AH, LN, GA; tanh of the pooler proportional like GA; Linear layers
+  LRP-0), token score ``Σ_d |R_t,d|``;
 - ``lrp_eps`` / ``lrp_ab``: the same with every Linear layer (encoder and head) carrying
   relevance by the ε rule (ε = 1e-6) or the αβ rule (α = 2, β = 1), ``dense_rules``;
 - ``lat`` Eq. 10 as the reference code: per head h, ``r_h ← r_h A_h^(l)`` from the last layer to
@@ -34,15 +35,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import JaxsimError
-from jaxsim.explain.dense_rules import alpha_beta_dense, epsilon_dense
-from jaxsim.explain.rules import LRP_OPS
+from jaxsim.explain.rules import composite
 from jaxsim.models import encoder_for
 from jaxsim.models.config import ModelConfig
-from jaxsim.models.layers import dense
+from jaxsim.models.heads import classify
 from jaxsim.models.ops import PLAIN_OPS, Ops
 from jaxsim.text import Encoded, aggregate, batches_by_bucket
+from jaxsim.types import Array
 
-Array = jax.Array
 METHODS = ("gs", "gi", "lrp", "lrp_eps", "lrp_ab", "lat", "lat_mix")
 OUTPUTS = ("logit", "probability")
 #: Piece -> word aggregation per method (METHODS.md §0): sums keep conservation; GS takes the max.
@@ -60,28 +60,16 @@ class Attribution(NamedTuple):
     explained: Array
 
 
+#: The rule composite each method runs (``jaxsim.explain.rules.COMPOSITES``).
+COMPOSITE = {"gs": "plain", "gi": "plain", "lrp": "lrp", "lrp_eps": "lrp_eps", "lrp_ab": "lrp_ab",
+             "lat": "plain", "lat_mix": "plain"}
+
+
 def rule_ops(method: str, eps: float = 1e-6, alpha: float = 2.0, beta: float = 1.0) -> Ops:
-    """The ``Ops`` of an LRP composite: AH + LN + GA, and the method's Linear rule."""
-    if method == "lrp":
-        return LRP_OPS
-    if method == "lrp_eps":
-        return LRP_OPS._replace(dense=epsilon_dense(float(eps)))
-    if method == "lrp_ab":
-        return LRP_OPS._replace(dense=alpha_beta_dense(float(alpha), float(beta)))
-    return PLAIN_OPS
-
-
-def _tanh_proportional(z: Array) -> Array:
-    """tanh with relevance passed on unchanged (``z · [tanh(z)/z].detach()``, 1 at z = 0)."""
-    safe = jnp.where(jnp.abs(z) < 1e-9, 1.0, z)
-    return z * jax.lax.stop_gradient(jnp.where(jnp.abs(z) < 1e-9, 1.0, jnp.tanh(safe) / safe))
-
-
-def head_logits(head: dict, hidden: Array, ops: Ops, lrp: bool) -> Array:
-    """``jaxsim.models.heads.classify`` with swappable rules: ``hidden f32[B, n, d] -> f32[B, C]``."""
-    pooled = dense(head["pooler"], hidden[:, 0], ops)
-    pooled = _tanh_proportional(pooled) if lrp else jnp.tanh(pooled)
-    return dense(head["classifier"], pooled, ops)
+    """The ``Ops`` of the method's composite: AH + LN + GA + tanh and its Linear rule (LRP), or
+    the plain ops (gradient methods, LAT)."""
+    options = {"lrp_eps": dict(eps=eps), "lrp_ab": dict(alpha=alpha, beta=beta)}.get(method, {})
+    return composite(COMPOSITE[method], **options)
 
 
 def _explained(logits: Array, target: Array, output: str) -> Array:
@@ -131,7 +119,7 @@ def attribute(
 
     if method in ("lat", "lat_mix"):
         hidden, probs = enc.encode_embeddings_with_attention(params, config, PLAIN_OPS, x, mask)
-        logits = head_logits(head, hidden, PLAIN_OPS, False)
+        logits = classify(head, hidden, PLAIN_OPS)
         target = _resolve_target(logits, target)
         start = jnp.zeros(mask.shape, x.dtype).at[:, 0].set(1.0)  # one-hot [CLS]
         scores = lat_scores(probs, start, mix=method == "lat_mix")
@@ -139,7 +127,7 @@ def attribute(
 
     def logits_of(x: Array) -> Array:
         hidden = enc.encode_embeddings(params, config, ops, x, mask)
-        return head_logits(head, hidden, ops, lrp)
+        return classify(head, hidden, ops)
 
     logits, pullback = jax.vjp(logits_of, x)
     target = _resolve_target(logits, target)
@@ -360,12 +348,9 @@ def explain_pairs(
 ) -> list[TokenExplanation]:
     """Explain a classifier's decision on many pairs -> ``TokenExplanation`` per pair.
 
-    ``options``: eps (LRP-ε), alpha/beta (LRP-αβ), squared (GS/GI token norm). ``similarity`` and
-    ``mode`` (the pair-similarity explainers' options, passed by the CLI) are ignored."""
+    ``options``: eps (LRP-ε), alpha/beta (LRP-αβ), squared (GS/GI token norm)."""
     from jaxsim.classifier import as_classifier
 
-    options.pop("similarity", None)
-    options.pop("mode", None)
     clf = as_classifier(model)
     encoded_pairs = [clf.model.tokenizer.encode_pair(a, b) for a, b in pairs]
     encoded = [e for e, _ in encoded_pairs]

@@ -44,13 +44,14 @@ import optax
 
 from jaxsim.errors import JaxsimError
 from jaxsim.explain.first_order import TokenExplanation
+from jaxsim.explain.rules import composite
 from jaxsim.models import encoder_for
 from jaxsim.models.config import BertConfig, ModelConfig
 from jaxsim.models.heads import classify
 from jaxsim.models.ops import PLAIN_OPS
 from jaxsim.text import Encoded, bucket_length
+from jaxsim.types import Array
 
-Array = jax.Array
 METHODS = ("gmask", "imask")
 VARIANTS = ("reference", "paper")
 #: Additive attention bias of a masked key: HF BERT's ``(1 - mask) · -10000`` of the reference's era.
@@ -183,19 +184,16 @@ def masked_logits(params: dict, config: ModelConfig, emb: Array, mask: Array, ke
 
     emb: f32[n, d] embedding-module output; mask: bool[n] real tokens; keep: f32[S, n] mask values
     (1 = kept). The embedding rows are multiplied by ``keep`` and the attention mask by ``keep``
-    (an additive ``(1 - keep) · -10000`` on the scores, so gradients reach ``keep`` through both,
-    as in the reference). Returns f32[S, C].
+    (the encoder's ``attention_bias`` ``(1 - keep) · -10000`` on the scores, so gradients reach
+    ``keep`` through both, as in the reference). Rules: the ``plain`` composite. Returns f32[S, C].
     """
     enc = encoder_for(config)
+    ops = composite("plain")
     x = emb[None] * keep[..., None]                                  # f32[S, n, d]
     bias = (1.0 - keep) * MASKED_ATTENTION_BIAS                       # f32[S, n]
-
-    def softmax(scores: Array) -> Array:                              # f32[S, H, q, k]
-        return jax.nn.softmax(scores + bias[:, None, None, :], axis=-1)
-
-    ops = PLAIN_OPS._replace(softmax=softmax)
     rows = jnp.broadcast_to(mask[None], keep.shape)
-    return classify(params["head"], enc.encode_embeddings(params, config, ops, x, rows))
+    hidden = enc.encode_embeddings(params, config, ops, x, rows, attention_bias=bias)
+    return classify(params["head"], hidden, ops)
 
 
 #: Sequence rows (samples x tokens, over the pairs of a batch) per forward+backward pass on CPU.
@@ -649,8 +647,6 @@ def explain_pairs(
     target = options.pop("target", None)
     if target not in (None, "predicted"):
         raise JaxsimError("GMASK/IMASK explain the predicted class only: drop --target")
-    for name in ("similarity", "mode", "output"):
-        options.pop(name, None)
     fields = {f.name for f in dataclasses.fields(GmaskSettings)}
     unknown = sorted(set(options) - fields)
     if unknown:

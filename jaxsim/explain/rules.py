@@ -8,36 +8,58 @@ equal the model's but whose local derivatives are modified:
 - **LN** (LayerNorm): the standard deviation is a constant:
   ``(h - mean(h)) / [sqrt(var(h) + eps)].detach() * gamma + beta`` (the mean is not detached).
 - **GA** (GELU): relevance proportional to the activation, ``z * [gelu(z) / z].detach()``.
+- **tanh** (the classification head's pooler): proportional like GA, ``z * [tanh(z) / z].detach()``.
 
-Each rule's math is written once (``_gelu_ratio``, ``_ln_scale``) and wrapped twice:
+Each rule's math is written once (``_proportional_ratio``, ``_ln_scale``) and wrapped twice:
 
 - ``stop_gradient`` form — works with ``jax.vjp`` *and* ``jax.jvp`` (the forward engine);
 - ``jax.custom_vjp`` form — the reverse-mode rule as a modified backward pass (what the LRP
   literature writes); it has no JVP, so the forward engine uses the twin above.
 
 ``tests/test_rules.py`` checks that both give the same relevance.
+
+**The registry.** ``COMPOSITES`` names every rule set an explainer may run (zennit's composites:
+a name -> the rules mapped onto the layers); ``composite(name, **options)`` builds one as an
+``Ops`` value. BiLRP, first-order LRP, GMASK and the gradient baselines all pick their rules
+here and nowhere else: ``plain`` (gradients), ``lrp`` (AH + LN + GA + tanh, Linear layers LRP-0),
+``lrp_eps`` / ``lrp_ab`` (the same with the ε or αβ Linear rule of ``dense_rules``).
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Literal
 
 import jax
 import jax.numpy as jnp
 
+from jaxsim.errors import OptionError
+from jaxsim.explain.dense_rules import alpha_beta_dense, epsilon_dense
 from jaxsim.models.ops import PLAIN_OPS, Ops
+from jaxsim.types import Array
 
-Array = jax.Array
 LNVariant = Literal["paper", "reference"]
 
 
 # --- rule math (shared by both forms) -------------------------------------------------------
 
+def _proportional_ratio(fn: Callable[[Array], Array], z: Array, at_zero: float) -> Array:
+    """``fn(z) / z``, safe at 0 where it takes its limit ``at_zero`` (|z| < 1e-9; the reference
+    divides by ``z + 1e-9`` instead)."""
+    small = jnp.abs(z) < 1e-9
+    safe = jnp.where(small, 1.0, z)
+    return jnp.where(small, at_zero, fn(safe) / safe)
+
+
 def _gelu_ratio(z: Array, approximate: bool) -> Array:
-    """``gelu(z) / z`` with its limit 0.5 at 0 (the reference divides by ``z + 1e-9``)."""
-    safe = jnp.where(jnp.abs(z) < 1e-9, 1.0, z)
-    return jnp.where(jnp.abs(z) < 1e-9, 0.5, jax.nn.gelu(safe, approximate=approximate) / safe)
+    """``gelu(z) / z`` (limit 0.5 at 0)."""
+    return _proportional_ratio(functools.partial(jax.nn.gelu, approximate=approximate), z, 0.5)
+
+
+def _tanh_ratio(z: Array) -> Array:
+    """``tanh(z) / z`` (limit 1 at 0)."""
+    return _proportional_ratio(jnp.tanh, z, 1.0)
 
 
 def _ln_scale(x: Array, eps: float, variant: LNVariant) -> tuple[Array, Array]:
@@ -67,6 +89,11 @@ def _ln_stop_gradient(variant: LNVariant):
 
 def ga_gelu(z: Array, approximate: bool) -> Array:
     return z * jax.lax.stop_gradient(_gelu_ratio(z, approximate))
+
+
+def tanh_proportional(z: Array) -> Array:
+    """tanh with relevance passed on unchanged (``z · [tanh(z)/z].detach()``)."""
+    return z * jax.lax.stop_gradient(_tanh_ratio(z))
 
 
 # --- custom_vjp form (reverse mode only) -----------------------------------------------------
@@ -129,29 +156,77 @@ def _ga_bwd(approximate, ratio, g):
 ga_gelu_vjp.defvjp(_ga_fwd, _ga_bwd)
 
 
+@jax.custom_vjp
+def tanh_proportional_vjp(z: Array) -> Array:
+    return jnp.tanh(z)
+
+
+def _tanh_fwd(z):
+    return jnp.tanh(z), _tanh_ratio(z)
+
+
+def _tanh_bwd(ratio, g):
+    return (g * ratio,)
+
+
+tanh_proportional_vjp.defvjp(_tanh_fwd, _tanh_bwd)
+
+
 # --- composites -------------------------------------------------------------------------------
 
 @functools.cache
 def lrp_ops(
-    *, attention: bool = True, layer_norm: bool = True, gelu: bool = True,
+    *, attention: bool = True, layer_norm: bool = True, gelu: bool = True, tanh: bool = True,
     ln_variant: LNVariant = "paper", form: Literal["stop_gradient", "custom_vjp"] = "stop_gradient",
 ) -> Ops:
-    """The BiLRP composite: AH + LN + GA (each can be turned off, e.g. SGPT presets: no GA).
+    """The LRP composite: AH + LN + GA + proportional tanh, Linear layers LRP-0 (each rule can be
+    turned off, e.g. SGPT presets: no GA).
 
     form: ``stop_gradient`` (both AD modes) or ``custom_vjp`` (reverse mode only). Cached, so
     equal arguments give the identical ``Ops`` object and jit caches stay warm.
     """
     if form == "stop_gradient":
-        rule_softmax, rule_ln, rule_gelu = ah_softmax, _ln_stop_gradient(ln_variant), ga_gelu
+        rules = (ah_softmax, _ln_stop_gradient(ln_variant), ga_gelu, tanh_proportional)
     elif form == "custom_vjp":
-        rule_softmax, rule_ln, rule_gelu = ah_softmax_vjp, _ln_custom_vjp(ln_variant), ga_gelu_vjp
+        rules = (ah_softmax_vjp, _ln_custom_vjp(ln_variant), ga_gelu_vjp, tanh_proportional_vjp)
     else:
-        raise ValueError(f"unknown rule form {form!r}: stop_gradient or custom_vjp")
-    return Ops(
+        raise OptionError(f"unknown rule form {form!r}: choose stop_gradient or custom_vjp")
+    rule_softmax, rule_ln, rule_gelu, rule_tanh = rules
+    return PLAIN_OPS._replace(
         softmax=rule_softmax if attention else PLAIN_OPS.softmax,
         layer_norm=rule_ln if layer_norm else PLAIN_OPS.layer_norm,
         gelu=rule_gelu if gelu else PLAIN_OPS.gelu,
+        tanh=rule_tanh if tanh else PLAIN_OPS.tanh,
     )
+
+
+def _plain() -> Ops:
+    return PLAIN_OPS
+
+
+def _lrp_epsilon(eps: float = 1e-6, **lrp_options) -> Ops:
+    return lrp_ops(**lrp_options)._replace(dense=epsilon_dense(float(eps)))
+
+
+def _lrp_alpha_beta(alpha: float = 2.0, beta: float = 1.0, **lrp_options) -> Ops:
+    return lrp_ops(**lrp_options)._replace(dense=alpha_beta_dense(float(alpha), float(beta)))
+
+
+#: Every named rule set: name -> builder of its ``Ops`` (keyword options as the builder takes).
+COMPOSITES: dict[str, Callable[..., Ops]] = {
+    "plain": _plain,             # plain gradients: H×P, BTI, GS, GI, GMASK
+    "lrp": lrp_ops,              # BiLRP and first-order LRP-0: AH + LN + GA + tanh
+    "lrp_eps": _lrp_epsilon,     # the same, Linear layers by LRP-ε (eps)
+    "lrp_ab": _lrp_alpha_beta,   # the same, Linear layers by LRP-αβ (alpha, beta)
+}
+
+
+def composite(name: str, **options) -> Ops:
+    """The ``Ops`` of the named composite (``COMPOSITES``); equal arguments give equal ``Ops``, so
+    jit caches keyed on them stay warm."""
+    if name not in COMPOSITES:
+        raise OptionError(f"unknown rule composite {name!r}: choose one of {', '.join(COMPOSITES)}")
+    return COMPOSITES[name](**options)
 
 
 LRP_OPS = lrp_ops()

@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import math
 
-import jax
 import jax.numpy as jnp
 
 from jaxsim.models.config import BertConfig
-from jaxsim.models.layers import attention, dense, layer_norm, merge_heads, same_segment, split_heads
+from jaxsim.models.layers import (
+    attention,
+    dense,
+    key_bias,
+    layer_norm,
+    merge_heads,
+    same_segment,
+    split_heads,
+)
 from jaxsim.models.ops import Ops
-
-Array = jax.Array
-Params = dict
+from jaxsim.types import Array, Params
 
 
 def embedding_sum(
@@ -49,10 +54,12 @@ def embedding_norm(params: Params, config: BertConfig, ops: Ops, summed: Array) 
     return layer_norm(ops, params["embeddings"]["ln"], summed, config.layer_norm_eps)
 
 
-def _layer(p: Params, config: BertConfig, ops: Ops, x: Array, allowed: Array) -> tuple[Array, Array]:
+def _layer(
+    p: Params, config: BertConfig, ops: Ops, x: Array, allowed: Array, bias: Array | None
+) -> tuple[Array, Array]:
     att = p["attention"]
     q, k, v = (split_heads(dense(att[name], x, ops), config.num_heads) for name in ("query", "key", "value"))
-    ctx, probs = attention(ops, q, k, v, allowed, 1.0 / math.sqrt(config.head_dim))
+    ctx, probs = attention(ops, q, k, v, allowed, 1.0 / math.sqrt(config.head_dim), bias)
     x = layer_norm(ops, att["ln"], dense(att["output"], merge_heads(ctx), ops) + x, config.layer_norm_eps)
     mlp = p["mlp"]
     hidden = ops.gelu(dense(mlp["intermediate"], x, ops), config.gelu_approximate)
@@ -61,24 +68,28 @@ def _layer(p: Params, config: BertConfig, ops: Ops, x: Array, allowed: Array) ->
 
 
 def encode_embeddings_with_attention(
-    params: Params, config: BertConfig, ops: Ops, x: Array, mask: Array, segments: Array | None = None
+    params: Params, config: BertConfig, ops: Ops, x: Array, mask: Array, segments: Array | None = None,
+    attention_bias: Array | None = None,
 ) -> tuple[Array, tuple[Array, ...]]:
     """``x: f32[B, n, d]``, ``mask: bool[B, n]`` -> (last hidden f32[B, n, d], per-layer probs).
 
     ``segments: i32[B, n]`` (packed rows, ``jaxsim.text.packing``): a query attends only to the
-    real keys of its own segment."""
+    real keys of its own segment. ``attention_bias: f32[B, n]`` is added to every layer's scores
+    of each key (GMASK's soft masks); padded keys stay excluded by ``mask``."""
     allowed = mask[:, None, None, :]  # every query may attend to every real key
     if segments is not None:
         allowed = allowed & same_segment(segments)
+    bias = key_bias(attention_bias)
     probs_per_layer = []
     for layer in params["layers"]:
-        x, probs = _layer(layer, config, ops, x, allowed)
+        x, probs = _layer(layer, config, ops, x, allowed, bias)
         probs_per_layer.append(probs)
     return x, tuple(probs_per_layer)
 
 
 def encode_embeddings(
-    params: Params, config: BertConfig, ops: Ops, x: Array, mask: Array, segments: Array | None = None
+    params: Params, config: BertConfig, ops: Ops, x: Array, mask: Array, segments: Array | None = None,
+    attention_bias: Array | None = None,
 ) -> Array:
     """Last hidden state ``f32[B, n, d]`` from the embedding output ``x``."""
-    return encode_embeddings_with_attention(params, config, ops, x, mask, segments)[0]
+    return encode_embeddings_with_attention(params, config, ops, x, mask, segments, attention_bias)[0]

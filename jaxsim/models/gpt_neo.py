@@ -14,15 +14,20 @@ Params::
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
 from jaxsim.models.config import GPTNeoConfig
-from jaxsim.models.layers import attention, dense, layer_norm, merge_heads, same_segment, split_heads
+from jaxsim.models.layers import (
+    attention,
+    dense,
+    key_bias,
+    layer_norm,
+    merge_heads,
+    same_segment,
+    split_heads,
+)
 from jaxsim.models.ops import Ops
-
-Array = jax.Array
-Params = dict
+from jaxsim.types import Array, Params
 
 
 def embedding_sum(
@@ -58,13 +63,13 @@ def causal_allowed(n: int, window: int | None) -> Array:
 
 
 def _layer(
-    p: Params, config: GPTNeoConfig, ops: Ops, x: Array, allowed: Array
+    p: Params, config: GPTNeoConfig, ops: Ops, x: Array, allowed: Array, bias: Array | None
 ) -> tuple[Array, Array]:
     eps = config.layer_norm_eps
     att = p["attention"]
     h = layer_norm(ops, p["ln_1"], x, eps)
     q, k, v = (split_heads(dense(att[name], h, ops), config.num_heads) for name in ("query", "key", "value"))
-    ctx, probs = attention(ops, q, k, v, allowed, 1.0)  # GPT-Neo does not scale by 1/sqrt(d)
+    ctx, probs = attention(ops, q, k, v, allowed, 1.0, bias)  # GPT-Neo does not scale by 1/sqrt(d)
     x = x + dense(att["output"], merge_heads(ctx), ops)
     h = layer_norm(ops, p["ln_2"], x, eps)
     x = x + dense(p["mlp"]["proj"], ops.gelu(dense(p["mlp"]["fc"], h, ops), config.gelu_approximate), ops)
@@ -72,12 +77,14 @@ def _layer(
 
 
 def encode_embeddings_with_attention(
-    params: Params, config: GPTNeoConfig, ops: Ops, x: Array, mask: Array, segments: Array | None = None
+    params: Params, config: GPTNeoConfig, ops: Ops, x: Array, mask: Array, segments: Array | None = None,
+    attention_bias: Array | None = None,
 ) -> tuple[Array, tuple[Array, ...]]:
     """``x: f32[B, n, d]``, ``mask: bool[B, n]`` -> (``ln_f`` output f32[B, n, d], per-layer probs).
 
     ``segments: i32[B, n]`` (packed rows): keys must also be in the query's segment. Texts are
-    contiguous in a row, so the causal offset inside a row is the offset inside the text."""
+    contiguous in a row, so the causal offset inside a row is the offset inside the text.
+    ``attention_bias: f32[B, n]``: added to every layer's scores of each key."""
     n = x.shape[1]
     key_ok = mask[:, None, None, :]
     if segments is not None:
@@ -86,14 +93,16 @@ def encode_embeddings_with_attention(
         "global": causal_allowed(n, None)[None, None] & key_ok,
         "local": causal_allowed(n, config.window_size)[None, None] & key_ok,
     }
+    bias = key_bias(attention_bias)
     probs_per_layer = []
     for layer, kind in zip(params["layers"], config.attention_layers, strict=True):
-        x, probs = _layer(layer, config, ops, x, allowed[kind])
+        x, probs = _layer(layer, config, ops, x, allowed[kind], bias)
         probs_per_layer.append(probs)
     return layer_norm(ops, params["ln_f"], x, config.layer_norm_eps), tuple(probs_per_layer)
 
 
 def encode_embeddings(
-    params: Params, config: GPTNeoConfig, ops: Ops, x: Array, mask: Array, segments: Array | None = None
+    params: Params, config: GPTNeoConfig, ops: Ops, x: Array, mask: Array, segments: Array | None = None,
+    attention_bias: Array | None = None,
 ) -> Array:
-    return encode_embeddings_with_attention(params, config, ops, x, mask, segments)[0]
+    return encode_embeddings_with_attention(params, config, ops, x, mask, segments, attention_bias)[0]

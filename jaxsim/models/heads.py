@@ -1,22 +1,27 @@
 """Sequence(-pair) classification head in the ``BertForSequenceClassification`` layout.
 
-``logits = classifier(tanh(pooler(h[:, 0])))``. Params: ``{"pooler": dense, "classifier": dense}``.
+``logits = classifier(dropout(tanh(pooler(h[:, 0]))))``. Params: ``{"pooler": dense,
+"classifier": dense}``. Every nonlinearity goes through ``Ops`` (``ops.tanh``, ``ops.dense``), so
+the LRP rules reach the head exactly as they reach the encoder.
 """
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxsim.models.layers import dense
+from jaxsim.models.layers import dense, dropout
+from jaxsim.models.ops import Ops
+from jaxsim.types import Array
 
-Array = jax.Array
 
-
-def classify(head: dict, hidden: Array) -> Array:
-    """``hidden: f32[B, n, d] -> logits f32[B, num_labels]``."""
-    return dense(head["classifier"], jnp.tanh(dense(head["pooler"], hidden[:, 0])))
+def classify(
+    head: dict, hidden: Array, ops: Ops, dropout_key: Array | None = None, dropout_rate: float = 0.0,
+) -> Array:
+    """``hidden: f32[B, n, d] -> logits f32[B, num_labels]``; dropout on the pooled [CLS] vector
+    only when a ``dropout_key`` is given (training)."""
+    pooled = ops.tanh(dense(head["pooler"], hidden[:, 0], ops))
+    return dense(head["classifier"], dropout(dropout_key, pooled, dropout_rate), ops)
 
 
 def init_head(d: int, num_labels: int, seed: int = 0) -> dict:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-Array = jax.Array
+from jaxsim.types import Array
 
 
 def plain_dense(x: Array, kernel: Array, bias: Array | None) -> Array:
@@ -28,14 +28,16 @@ class Ops(NamedTuple):
     softmax:    attention probabilities, ``(scores: f32[..., q, k]) -> f32[..., q, k]``.
     layer_norm: ``(x: f32[..., d], gamma: f32[d], beta: f32[d], eps: float) -> f32[..., d]``.
     gelu:       ``(x, approximate: bool) -> x``; exact erf (BERT) or tanh (GPT-Neo).
-    dense:      ``(x, kernel, bias | None) -> x @ kernel + bias``; plain by default, an LRP
-                Linear rule (``jaxsim.explain.dense_rules``: ε, αβ) swaps its backward pass.
+    tanh:       ``x -> x``; the pooler activation of classification heads.
+    dense:      ``(x, kernel, bias | None) -> x @ kernel + bias``; an LRP Linear rule
+                (``jaxsim.explain.dense_rules``: ε, αβ) swaps its backward pass.
     """
 
     softmax: Callable[[Array], Array]
     layer_norm: Callable[[Array, Array, Array, float], Array]
     gelu: Callable[[Array, bool], Array]
-    dense: Callable[[Array, Array, Array | None], Array] = plain_dense
+    tanh: Callable[[Array], Array]
+    dense: Callable[[Array, Array, Array | None], Array]
 
 
 def softmax(scores: Array) -> Array:
@@ -53,4 +55,4 @@ def gelu(x: Array, approximate: bool) -> Array:
     return jax.nn.gelu(x, approximate=approximate)
 
 
-PLAIN_OPS = Ops(softmax=softmax, layer_norm=layer_norm, gelu=gelu)
+PLAIN_OPS = Ops(softmax=softmax, layer_norm=layer_norm, gelu=gelu, tanh=jnp.tanh, dense=plain_dense)

@@ -21,8 +21,8 @@ import numpy as np
 
 from jaxsim.models.layers import dense
 from jaxsim.models.ops import Ops
+from jaxsim.types import Array
 
-Array = jax.Array
 PoolingName = Literal["cls", "mean", "qkv"]
 POOLINGS: tuple[str, ...] = ("cls", "mean", "qkv")
 

@@ -136,6 +136,18 @@ class TextTokenizer:
         return encoded, segment
 
 
+def encode_pairs(tokenizer: TextTokenizer, pairs: Sequence[tuple[str, str]]) -> list[Encoded]:
+    """``[CLS] a [SEP] b [SEP]`` encodings of many pairs; one warning for all truncated pairs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncationWarning)
+        encoded = [tokenizer.encode_pair(a, b)[0] for a, b in pairs]
+    cut = sum(e.truncated for e in encoded)
+    if cut:
+        warnings.warn(f"{cut} of {len(encoded)} pairs were longer than {tokenizer.max_length} "
+                      "tokens and were truncated (longest text first)", TruncationWarning, stacklevel=2)
+    return encoded
+
+
 def load_tokenizer(model_dir: Path, max_length: int) -> TextTokenizer:
     """The model's fast tokenizer with padding off and truncation at ``max_length``."""
     path = Path(model_dir) / "tokenizer.json"

@@ -7,10 +7,10 @@
     clf = jaxsim.classifier.load_classifier("out/mrpc")
 """
 
-from jaxsim.train.data import PairData, encode_pairs, label_vocabulary, read_pairs, split
+from jaxsim.train.data import PairData, label_vocabulary, read_pairs, split
 from jaxsim.train.loop import TrainConfig, TrainResult, evaluate_encoded, train
 
 __all__ = [
-    "PairData", "TrainConfig", "TrainResult", "encode_pairs", "evaluate_encoded", "label_vocabulary",
+    "PairData", "TrainConfig", "TrainResult", "evaluate_encoded", "label_vocabulary",
     "read_pairs", "split", "train",
 ]

@@ -1,4 +1,6 @@
-"""Resumable training checkpoints with an orbax ``CheckpointManager``.
+"""Resumable training checkpoints with an orbax ``CheckpointManager``
+(``jaxsim.convert.train_checkpoint.checkpoint_manager``; the params alone are read back by
+``jaxsim.convert.train_checkpoint.restore_params``).
 
 ``<out>/checkpoints/<step>/`` holds three items: ``params`` and ``opt_state`` (array pytrees,
 ``StandardSave``) and ``progress`` (JSON: epoch, batches done in it, best dev accuracy, the
@@ -9,25 +11,13 @@ temporary folder and renames it when complete, so a killed run leaves the previo
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jax
 import optax
 import orbax.checkpoint as ocp
 
-from jaxsim.convert.keymap import abstract_params, local_device_sharding
+from jaxsim.convert.keymap import local_device_sharding
 from jaxsim.errors import JaxsimError
-from jaxsim.models.config import ModelConfig
 from jaxsim.train.step import TrainState
-
-
-def checkpoint_manager(directory: Path, max_to_keep: int = 2) -> ocp.CheckpointManager:
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False,
-    )
-    return ocp.CheckpointManager(
-        Path(directory).resolve(), options=options, item_names=("params", "opt_state", "progress"),
-    )
 
 
 def save_state(manager: ocp.CheckpointManager, state: TrainState, progress: dict) -> None:
@@ -67,21 +57,3 @@ def restore_state(
     ))
     state = TrainState(jax.numpy.asarray(step, jax.numpy.int32), restored["params"], restored["opt_state"])
     return state, dict(restored["progress"])
-
-
-def restore_params(directory: Path, config: ModelConfig, step: int | None = None) -> dict:
-    """Only the params of a training checkpoint (latest step unless ``step``), for inference."""
-    manager = checkpoint_manager(directory)
-    try:
-        step = manager.latest_step() if step is None else step
-        if step is None or step not in manager.all_steps():
-            raise JaxsimError(
-                f"{directory} has no training checkpoint{'' if step is None else f' at step {step}'}"
-                f" (steps: {list(manager.all_steps())})"
-            )
-        restored = manager.restore(step, args=ocp.args.Composite(
-            params=ocp.args.StandardRestore(abstract_params(config)),
-        ))
-        return restored["params"]
-    finally:
-        manager.close()

@@ -14,7 +14,6 @@ padding), then the batches shuffled again. That makes a resumed run replay exact
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -22,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from jaxsim.errors import InputTextError
-from jaxsim.text import Encoded, TextTokenizer, TruncationWarning, bucket_length, pad_batch
+from jaxsim.text import Encoded, bucket_length, pad_batch
 
 HEADER = ("sentence1", "sentence2", "label")
 
@@ -133,19 +132,6 @@ def split(data: PairData, fraction: float, seed: int) -> tuple[PairData, PairDat
     held = np.zeros(len(data), bool)
     held[np.random.default_rng(seed).permutation(len(data))[:n_out]] = True
     return data.subset(np.flatnonzero(~held)), data.subset(np.flatnonzero(held))
-
-
-def encode_pairs(tokenizer: TextTokenizer, data: PairData | Sequence[tuple[str, str]]) -> list[Encoded]:
-    """``[CLS] a [SEP] b [SEP]`` encodings; one warning for all truncated pairs."""
-    pairs = data.pairs if isinstance(data, PairData) else list(data)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", TruncationWarning)
-        encoded = [tokenizer.encode_pair(a, b)[0] for a, b in pairs]
-    cut = sum(e.truncated for e in encoded)
-    if cut:
-        warnings.warn(f"{cut} of {len(encoded)} pairs were longer than {tokenizer.max_length} "
-                      "tokens and were truncated (longest text first)", TruncationWarning, stacklevel=2)
-    return encoded
 
 
 class LabelledBatch(NamedTuple):

@@ -33,13 +33,14 @@ from jaxsim.classifier import (
     save_classifier_weights,
     write_classifier_folder,
 )
+from jaxsim.convert.train_checkpoint import checkpoint_manager
 from jaxsim.errors import JaxsimError
 from jaxsim.model import Model, load_model
 from jaxsim.models.config import BertConfig
 from jaxsim.models.heads import init_head
-from jaxsim.text import Encoded, load_tokenizer
-from jaxsim.train.checkpoint import checkpoint_manager, restore_state, save_state
-from jaxsim.train.data import PairData, encode_pairs, epoch_order, make_batch
+from jaxsim.text import Encoded, encode_pairs, load_tokenizer
+from jaxsim.train.checkpoint import restore_state, save_state
+from jaxsim.train.data import PairData, epoch_order, make_batch
 from jaxsim.train.optim import make_optimizer
 from jaxsim.train.step import TrainState, init_state, make_train_step
 
@@ -206,8 +207,8 @@ def train(
 
     clf_config = load_config(out_dir)  # the same encoder config, with num_labels set
     params = {**model.params, "head": initial_head(model, len(labels), config.seed)}
-    train_enc = encode_pairs(tokenizer, train_data)
-    dev_enc = encode_pairs(tokenizer, dev_data)
+    train_enc = encode_pairs(tokenizer, train_data.pairs)
+    dev_enc = encode_pairs(tokenizer, dev_data.pairs)
     lengths = np.asarray([len(e) for e in train_enc])
     batches_per_epoch = math.ceil(len(train_enc) / config.batch_size)
     total_steps = config.epochs * batches_per_epoch

@@ -18,10 +18,10 @@ import optax
 
 from jaxsim.models import encoder_for
 from jaxsim.models.config import ModelConfig
-from jaxsim.models.layers import dense
+from jaxsim.models.heads import classify
+from jaxsim.models.layers import dropout
 from jaxsim.models.ops import PLAIN_OPS
-
-Array = jax.Array
+from jaxsim.types import Array
 
 
 class TrainState(NamedTuple):
@@ -39,24 +39,16 @@ def init_state(params: dict, optimizer: optax.GradientTransformation) -> TrainSt
     return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
 
 
-def _dropout(key: Array, x: Array, rate: float) -> Array:
-    if rate <= 0.0:
-        return x
-    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
-    return jnp.where(keep, x / (1.0 - rate), 0.0)
-
-
 def logits_with_dropout(
     params: dict, config: ModelConfig, ids: Array, type_ids: Array, mask: Array, key: Array,
     rate: float,
 ) -> Array:
-    """``f32[B, C]``; with ``rate = 0`` exactly ``jaxsim.classifier.pair_logits_fn``."""
+    """``f32[B, C]``; with ``rate = 0`` exactly ``jaxsim.models.pair_logits_fn``."""
     enc = encoder_for(config)
     k_emb, k_pool = jax.random.split(key)
-    x = _dropout(k_emb, enc.embed(params, config, PLAIN_OPS, ids, type_ids), rate)
+    x = dropout(k_emb, enc.embed(params, config, PLAIN_OPS, ids, type_ids), rate)
     hidden = enc.encode_embeddings(params, config, PLAIN_OPS, x, mask)
-    pooled = _dropout(k_pool, jnp.tanh(dense(params["head"]["pooler"], hidden[:, 0])), rate)
-    return dense(params["head"]["classifier"], pooled)
+    return classify(params["head"], hidden, PLAIN_OPS, dropout_key=k_pool, dropout_rate=rate)
 
 
 def weighted_cross_entropy(logits: Array, labels: Array, weights: Array) -> Array:

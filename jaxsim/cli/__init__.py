@@ -1,4 +1,9 @@
-"""The ``jaxsim`` command line. Bad input prints ``error: <one line>`` and exits 2."""
+"""The ``jaxsim`` command line. Bad input prints ``error: <one line>`` and exits 2.
+
+One module per command group (``explain``, ``corpus``, ``train``, ``evaluate``, ``deletion``,
+``gmask``, ``report``); what they share (model options, loading, reading text files) is in
+``jaxsim.cli.args``. This package is the top layer: it imports everything, nothing imports it.
+"""
 
 from __future__ import annotations
 
@@ -9,40 +14,20 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxsim.errors import InputTextError, JaxsimError
-
-
-def _read_lines(path: str) -> list[str]:
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as err:
-        raise InputTextError(f"cannot read {path}: {err.strerror}") from err
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise InputTextError(
-            f"{path} is not UTF-8 (bad byte at line {line}); re-save it as UTF-8, e.g. "
-            f"`iconv -f latin1 -t utf-8 {path}`"
-        ) from err
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
-        raise InputTextError(f"{path} has no non-empty lines")
-    return lines
-
-
-def _load(args: argparse.Namespace):
-    from jaxsim.model import load_model
-
-    return load_model(
-        args.model, pooling=getattr(args, "pooling", None), allow_pickle=args.allow_pickle,
-        weights_dir=args.weights_dir,
-    )
+from jaxsim.cli.args import add_model_args, load_model_from_args, read_lines
+from jaxsim.cli.corpus import add_corpus_parser
+from jaxsim.cli.deletion import add_deletion_parser
+from jaxsim.cli.evaluate import add_evaluation_parsers
+from jaxsim.cli.explain import add_explain_parser
+from jaxsim.cli.gmask import add_gmask_parser
+from jaxsim.cli.report import add_report_parser
+from jaxsim.cli.train import add_train_parser
+from jaxsim.errors import JaxsimError
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    texts = _read_lines(args.input)
-    model = _load(args)
+    texts = read_lines(args.input)
+    model = load_model_from_args(args)
     vectors = model.embed(texts, batch_size=args.batch_size)
     np.save(args.out, vectors)
     print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings to {args.out}")
@@ -50,13 +35,13 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
-    model = _load(args)
+    model = load_model_from_args(args)
     print(f"{model.similarity(args.text_a, args.text_b):.6f}")
     return 0
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    model = _load(args)
+    model = load_model_from_args(args)
     print(f"{model.name}: converted params cached at {model.cache_path}")
     return 0
 
@@ -88,14 +73,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None,
-                   help="local folder or cached hub id (default: embedded all-MiniLM-L6-v2)")
-    p.add_argument("--allow-pickle", action="store_true",
-                   help="read pytorch_model.bin checkpoints (can run code: trusted sources only)")
-    p.add_argument("--weights-dir", default=None, help="cache of converted params (default weights/)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jaxsim", description="Explain why a transformer finds two texts similar (JAX).",
@@ -117,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("embed", help="embed the lines of a text file", formatter_class=raw,
                        epilog="example:\n  jaxsim embed --input sentences.txt --out emb.npy")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--input", required=True, help="UTF-8 text file, one text per line")
     p.add_argument("--out", required=True, help="output .npy file (f32[N, h])")
     p.add_argument("--batch-size", type=int, default=32)
@@ -126,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("similarity", help="cosine similarity of two texts", formatter_class=raw,
                        epilog='example:\n  jaxsim similarity "A cat sits." "A cat is sitting."')
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("text_a")
     p.add_argument("text_b")
     p.add_argument("--pooling", choices=["cls", "mean", "qkv"], default=None)
@@ -134,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="convert a HF checkpoint and cache it with orbax",
                        formatter_class=raw, epilog="example:\n  jaxsim convert --model ./my-bert")
-    _add_model_args(p)
+    add_model_args(p)
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("doctor", help="versions, devices, default model and cached weights",
@@ -144,21 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-pickle", action="store_true", help="count pytorch_model.bin checkpoints")
     p.set_defaults(func=cmd_doctor)
 
-    from jaxsim.explain.cli import add_explain_parser
-
-    add_explain_parser(sub)
-    from jaxsim.corpus.cli import add_corpus_parser
-    add_corpus_parser(sub)
-    from jaxsim.train.cli import add_train_parser
-    add_train_parser(sub)
-    from jaxsim.evaluate.deletion_cli import add_deletion_parser
-    add_deletion_parser(sub)
-    from jaxsim.viz.report_cli import add_report_parser
-    add_report_parser(sub)
-    from jaxsim.evaluate.faithfulness_cli import add_gmask_parser
-    add_gmask_parser(sub)
-    from jaxsim.evaluate.cli import add_evaluation_parsers
-    add_evaluation_parsers(sub)
+    for add in (add_explain_parser, add_corpus_parser, add_train_parser, add_deletion_parser,
+                add_report_parser, add_gmask_parser, add_evaluation_parsers):
+        add(sub)
     return parser
 
 

@@ -35,7 +35,7 @@ def cmd_deletion(args: argparse.Namespace) -> int:
 
 def add_deletion_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``evaluate deletion`` (creating the ``evaluate`` group unless it exists)."""
-    from jaxsim.cli import _add_model_args
+    from jaxsim.cli.args import add_model_args
     from jaxsim.evaluate.deletion import DEFAULT_METHODS
 
     evaluate = sub.choices.get("evaluate")
@@ -55,7 +55,7 @@ def add_deletion_parser(sub: argparse._SubParsersAction) -> None:
         epilog="example:\n  jaxsim evaluate deletion --model out/mrpc-minilm "
                "--data ../shared/data/mrpc/test.tsv --out out/deletion-mrpc",
     )
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--data", required=True, help="TSV with header sentence1<TAB>sentence2<TAB>label")
     p.add_argument("--out", required=True, help="folder for deletion.md, deletion.png, deletion.json")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma-separated, incl. random")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from jaxsim.cli import _load
+    from jaxsim.cli.args import load_model_from_args
     from jaxsim.explain import bti, explain_pair, first_order, gmask
 
-    model = _load(args)
+    model = load_model_from_args(args)
     if args.method in bti.METHODS:
         options = dict(top_k=args.top_k, ig_steps=args.ig_steps)
     elif args.method in first_order.METHODS:
@@ -37,7 +37,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def add_explain_parser(sub: argparse._SubParsersAction) -> None:
-    from jaxsim.cli import _add_model_args
+    from jaxsim.cli.args import add_model_args
     from jaxsim.explain import METHODS
     from jaxsim.explain.bilrp import MODES, SIMILARITIES
 
@@ -52,7 +52,7 @@ def add_explain_parser(sub: argparse._SubParsersAction) -> None:
                '  jaxsim explain --method gmask --model out/mrpc-minilm --format html --out g.html \\\n'
                '      "He said the food was good." "He said the meal was tasty."',
     )
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("text_a")
     p.add_argument("text_b")
     p.add_argument("--method", default="bilrp", choices=METHODS)

@@ -47,8 +47,8 @@ def cmd_gmask(args: argparse.Namespace) -> int:
 
 def add_gmask_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``evaluate gmask`` in the ``evaluate`` group (created by ``add_deletion_parser``)."""
-    from jaxsim.cli import _add_model_args
-    from jaxsim.evaluate.deletion_cli import add_deletion_parser
+    from jaxsim.cli.args import add_model_args
+    from jaxsim.cli.deletion import add_deletion_parser
 
     if "evaluate" not in sub.choices:
         add_deletion_parser(sub)
@@ -58,7 +58,7 @@ def add_gmask_parser(sub: argparse._SubParsersAction) -> None:
         "gmask", help="AOPC, post-hoc accuracy and degradation of GMASK/IMASK and baselines (Chen et al.)",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLE,
     )
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--data", required=True, help="TSV with header sentence1<TAB>sentence2<TAB>label")
     p.add_argument("--out", required=True, help="folder for faithfulness.md and faithfulness.json")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),

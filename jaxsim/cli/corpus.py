@@ -35,7 +35,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 
 def add_corpus_parser(sub: argparse._SubParsersAction) -> None:
-    from jaxsim.cli import _add_model_args
+    from jaxsim.cli.args import add_model_args
     from jaxsim.corpus import METHODS
     from jaxsim.explain.bilrp import MODES, SIMILARITIES
 
@@ -50,7 +50,7 @@ def add_corpus_parser(sub: argparse._SubParsersAction) -> None:
                "output: OUT/shards/part-*.jsonl, OUT/manifest.json, OUT/errors.jsonl "
                "(README: Corpus runs)",
     )
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--input", required=True,
                    help="pairs file: *.tsv (header row), *.jsonl or *.parquet with columns "
                         "sentence1/sentence2 or text_a/text_b (or --columns)")

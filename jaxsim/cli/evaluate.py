@@ -130,7 +130,7 @@ def cmd_pos(args: argparse.Namespace) -> int:
 
 def add_evaluation_parsers(sub: argparse._SubParsersAction) -> None:
     """Add ``sts``, ``aupc``, ``acs``, ``pos`` to the existing ``evaluate`` group."""
-    from jaxsim.cli import _add_model_args
+    from jaxsim.cli.args import add_model_args
 
     evaluate = sub.choices["evaluate"]
     group = next(a for a in evaluate._actions if isinstance(a, argparse._SubParsersAction))
@@ -141,7 +141,7 @@ def add_evaluation_parsers(sub: argparse._SubParsersAction) -> None:
                          formatter_class=raw,
                          epilog=f"example:\n  jaxsim evaluate sts --data {data}/stsb_en/test.tsv "
                                 f"--data {data}/biosses/all.tsv --pooling cls,mean,qkv")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--data", action="append", required=True, help="scored-pair TSV (repeatable)")
     p.add_argument("--pooling", default="cls,mean,qkv", help="comma-separated (qkv = untrained init)")
     p.add_argument("--similarity", choices=["cosine", "dot"], default="cosine")
@@ -153,7 +153,7 @@ def add_evaluation_parsers(sub: argparse._SubParsersAction) -> None:
     p = group.add_parser("aupc", help="AUPC perturbation test (BiLRP App. B): lower is better",
                          formatter_class=raw,
                          epilog=f"example:\n  jaxsim evaluate aupc --data {data}/stsb_en/test.tsv --n 200")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--data", required=True, help="scored-pair TSV (the score column is ignored)")
     p.add_argument("--n", type=int, default=200, help="first N pairs (0 = all)")
     p.add_argument("--methods", default="bilrp,hxp,embedding,bti,random")
@@ -168,7 +168,7 @@ def add_evaluation_parsers(sub: argparse._SubParsersAction) -> None:
                          formatter_class=raw,
                          epilog=f"example:\n  jaxsim evaluate acs --train {data}/stsb_en/train.tsv "
                                 f"--test {data}/stsb_en/test.tsv --out-dir out/acs --out out/acs.json")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--train", help="scored-pair TSV to train on (targets from spaCy tags)")
     p.add_argument("--test", required=True)
     p.add_argument("--load", default=None, help="a bi-encoder saved by an earlier run's --out-dir")
@@ -193,7 +193,7 @@ def add_evaluation_parsers(sub: argparse._SubParsersAction) -> None:
                          formatter_class=raw,
                          epilog=f"example:\n  jaxsim evaluate pos --data {data}/stsb_en/test.tsv --n 300 "
                                 "--png pos.png")
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--data", required=True)
     p.add_argument("--n", type=int, default=300, help="first N pairs (0 = all)")
     p.add_argument("--method", default="bilrp", choices=["bilrp", "hxp", "embedding"])

@@ -7,7 +7,7 @@ import argparse
 
 def cmd_train(args: argparse.Namespace) -> int:
     from jaxsim.classifier import load_classifier
-    from jaxsim.cli import _load
+    from jaxsim.cli.args import load_model_from_args
     from jaxsim.errors import JaxsimError
     from jaxsim.train import TrainConfig, read_pairs, split, train
 
@@ -26,7 +26,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         save_every=args.save_every, max_steps=args.max_steps,
     )
     args.pooling = None
-    model = _load(args)
+    model = load_model_from_args(args)
     result = train(model, train_data, dev_data, args.out, config, resume=not args.no_resume,
                    progress=not args.no_progress, weights_dir=args.weights_dir)
     print(f"{result.stopped} after {result.steps} steps: best dev accuracy {result.best_accuracy:.4f} "
@@ -41,7 +41,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
-    from jaxsim.cli import _add_model_args
+    from jaxsim.cli.args import add_model_args
     from jaxsim.train import TrainConfig
 
     defaults = TrainConfig()
@@ -52,7 +52,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                "--test ../shared/data/mrpc/test.tsv --out out/mrpc-minilm --epochs 2 --lr 8e-5\n"
                "An interrupted run resumes from its last checkpoint when re-run with the same --out.",
     )
-    _add_model_args(p)
+    add_model_args(p)
     p.add_argument("--train", required=True, help="UTF-8 TSV with header sentence1<TAB>sentence2<TAB>label")
     p.add_argument("--dev", default=None, help="dev TSV (default: hold out --dev-fraction of --train)")
     p.add_argument("--dev-fraction", type=float, default=0.1)
