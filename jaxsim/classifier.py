@@ -26,7 +26,7 @@ from jaxsim.errors import JaxsimError
 from jaxsim.model import Model, load_model
 from jaxsim.models import pair_logits
 from jaxsim.models.config import BertConfig, ModelConfig, load_config
-from jaxsim.text import Encoded, batches_by_bucket, encode_pairs, load_tokenizer
+from jaxsim.text import Encoded, encode_pairs, load_tokenizer, map_encoded
 
 #: Tokenizer files copied next to an exported classifier (whichever exist).
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
@@ -75,14 +75,14 @@ class Classifier:
 
 
 def encoded_logits(model: Model, encoded: Sequence[Encoded], batch_size: int = 32) -> np.ndarray:
-    out = np.zeros((len(encoded), model.config.num_labels), np.float32)
-    for idx, batch in batches_by_bucket(
-        encoded, batch_size, model.tokenizer.max_length, model.tokenizer.pad_token_id
-    ):
-        logits = pair_logits(model.params, jnp.asarray(batch.ids), jnp.asarray(batch.type_ids),
-                             jnp.asarray(batch.mask), config=model.config)
-        out[idx] = np.asarray(logits)[: len(idx)]
-    return out
+    """``f32[N, C]`` logits of encoded pairs, bucketed batches of ``batch_size`` rows."""
+    rows = map_encoded(
+        encoded, batch_size=batch_size, max_length=model.tokenizer.max_length,
+        pad_id=model.tokenizer.pad_token_id, unpack=lambda logits, row, i: logits[row],
+        compute=lambda batch: pair_logits(model.params, *(jnp.asarray(a) for a in batch),
+                                          config=model.config),
+    )
+    return np.stack(rows) if rows else np.zeros((0, model.config.num_labels), np.float32)
 
 
 def _relabel(data, labels: tuple[str, ...]):

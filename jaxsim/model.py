@@ -19,7 +19,7 @@ from jaxsim.errors import JaxsimError
 from jaxsim.models import Encoder, encoder_for, packed_pooled_embeddings, pooled_embeddings
 from jaxsim.models.config import ModelConfig, load_config
 from jaxsim.models.pooling import POOLINGS, init_qkv_params
-from jaxsim.text import Encoded, TextTokenizer, batches_by_bucket, load_tokenizer
+from jaxsim.text import Encoded, TextTokenizer, load_tokenizer, map_encoded
 from jaxsim.text.packing import packed_batches
 
 PACK_ROW_LENGTH = 64  # tokens per packed row (texts longer than this are bucket-padded instead)
@@ -93,17 +93,16 @@ class Model:
         self, encoded: list[Encoded], where: list[int], batch_size: int, out: np.ndarray
     ) -> None:
         """Write the pooled embedding of ``encoded[j]`` to ``out[where[j]]`` (bucket padding)."""
-        if not encoded:
-            return
-        for idx, batch in batches_by_bucket(
-            encoded, batch_size, self.tokenizer.max_length, self.tokenizer.pad_token_id
-        ):
-            vectors = pooled_embeddings(
-                self.params, self.pool_params, jnp.asarray(batch.ids),
-                jnp.asarray(batch.type_ids), jnp.asarray(batch.mask),
+        vectors = map_encoded(
+            encoded, batch_size=batch_size, max_length=self.tokenizer.max_length,
+            pad_id=self.tokenizer.pad_token_id, unpack=lambda v, row, i: v[row],
+            compute=lambda batch: pooled_embeddings(
+                self.params, self.pool_params, *(jnp.asarray(a) for a in batch),
                 config=self.config, pooling=self.pooling,
-            )
-            out[[where[i] for i in idx]] = np.asarray(vectors)[: len(idx)]
+            ),
+        )
+        for j, vector in enumerate(vectors):
+            out[where[j]] = vector
 
     def _embed_packed(
         self, encoded: list[Encoded], where: list[int], batch_size: int, out: np.ndarray

@@ -117,7 +117,7 @@ def test_resume_after_interruption_ends_with_identical_params(trained, task, tin
     interrupted = train(str(tiny_bert_dir), *task, tmp_path, stop_at_13, progress=False,
                         weights_dir=weights_dir)
     assert interrupted.stopped == "max_steps" and interrupted.steps == 13
-    from jaxsim.train.checkpoint import checkpoint_manager
+    from jaxsim.convert.train_checkpoint import checkpoint_manager
 
     manager = checkpoint_manager(tmp_path / "checkpoints")
     assert manager.latest_step() == 13

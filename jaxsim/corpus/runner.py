@@ -23,6 +23,7 @@ from jaxsim.corpus.sharding import barrier, data_mesh, initialize_multihost, own
 from jaxsim.corpus.store import Store, pair_record, parse_store
 from jaxsim.errors import JaxsimError
 from jaxsim.explain import bilrp, bti
+from jaxsim.models.placement import Placement
 
 METHODS = bilrp.METHODS + bti.METHODS
 
@@ -66,7 +67,7 @@ class Job:
 
     out: Path
     model: Any
-    placed: compute.Placed | None
+    placed: Placement | None
     method: str
     store: Store
     options: dict[str, Any]

@@ -1,10 +1,6 @@
-"""Devices for a corpus run: a 1-D ``Mesh`` with a ``data`` axis, replicated params, batches
-split over the data axis, and the multi-host split of the input shards.
-
-Per-text relevance depends on one text only, so a batch of texts splits over devices with no
-communication: ``token_relevance`` (jitted) is called with ``ids, type_ids, mask`` placed as
-``NamedSharding(mesh, P("data"))`` and params as ``NamedSharding(mesh, P())``, and XLA's SPMD
-partitioner runs each device's rows on that device.
+"""Devices for a corpus run: the data mesh (``jaxsim.models.placement``: replicated params,
+batches split over the ``data`` axis), the batch size per device, and the multi-host split of
+the input shards.
 
 Multi-host: every process builds its mesh over its *local* devices and explains its own input
 shards (``owns_shard``). A global mesh would force all processes to step through the same
@@ -14,29 +10,13 @@ the only cross-process operations are barriers at the start and end of the run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import jax
-import numpy as np
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from jaxsim.errors import JaxsimError
+from jaxsim.models.placement import DATA, data_mesh, replicate, shard_rows
 
-DATA = "data"
-
-
-def data_mesh(devices: int | Sequence[jax.Device] | None = None) -> Mesh:
-    """A 1-D mesh over ``devices`` (default: all local devices; an int takes the first n)."""
-    local = jax.local_devices()
-    if devices is None:
-        devices = local
-    elif isinstance(devices, int):
-        if not 1 <= devices <= len(local):
-            raise JaxsimError(f"asked for {devices} devices, this process has {len(local)}")
-        devices = local[:devices]
-    return Mesh(np.asarray(list(devices)), (DATA,))
-
+__all__ = ["DATA", "barrier", "data_mesh", "initialize_multihost", "owns_shard", "replicate",
+           "round_batch_size", "shard_rows"]
 
 def round_batch_size(batch_size: int | None, n_devices: int, per_device: int = 8) -> int:
     """Texts per step: a multiple of the device count (rounded up), default ``8`` per device."""
@@ -45,17 +25,6 @@ def round_batch_size(batch_size: int | None, n_devices: int, per_device: int = 8
     if batch_size < 1:
         raise JaxsimError(f"batch size must be >= 1, got {batch_size}")
     return -(-batch_size // n_devices) * n_devices
-
-
-def replicate(tree, mesh: Mesh):
-    """Place a pytree (params) whole on every device of ``mesh``."""
-    return jax.device_put(tree, NamedSharding(mesh, P()))
-
-
-def shard_rows(arrays: Sequence[np.ndarray], mesh: Mesh) -> list[jax.Array]:
-    """Place ``[B, ...]`` arrays with their rows split over the data axis (B % devices == 0)."""
-    sharding = NamedSharding(mesh, P(DATA))
-    return [jax.device_put(a, sharding) for a in arrays]
 
 
 def owns_shard(shard: int, process_index: int, process_count: int) -> bool:
@@ -84,6 +53,6 @@ def barrier(name: str, timeout_s: float = 24 * 3600) -> None:
     """
     if jax.process_count() == 1:
         return
-    from jax._src import distributed
+    from orbax.checkpoint import multihost
 
-    distributed.global_state.client.wait_at_barrier(f"jaxsim-corpus-{name}", int(timeout_s * 1000))
+    multihost.get_barrier_sync_fn()(key=f"jaxsim-corpus-{name}", timeout_ms=int(timeout_s * 1000))

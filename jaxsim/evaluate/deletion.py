@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import JaxsimError
-from jaxsim.text import Encoded, bucket_length
+from jaxsim.text import Batch, BatchPlan, Encoded, map_batches
 
 DEFAULT_PERCENTS = (0, 5, 10, 15, 20, 30, 40, 50)
 DEFAULT_COUNTS = tuple(range(11))
@@ -61,21 +61,23 @@ def logits_of_rows(clf, rows: list[np.ndarray], type_ids: list[np.ndarray], batc
     from jaxsim.models import pair_logits
 
     model = clf.model
-    out = np.zeros((len(rows), model.config.num_labels), np.float32)
-    order = np.argsort([len(r) for r in rows], kind="stable")
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        length = bucket_length(max(len(rows[i]) for i in idx), model.tokenizer.max_length)
-        ids = np.full((batch_size, length), model.tokenizer.pad_token_id, np.int32)
-        types = np.zeros((batch_size, length), np.int32)
-        mask = np.zeros((batch_size, length), bool)
-        for r, i in enumerate(idx):
+
+    def pad(plan: BatchPlan) -> Batch:
+        ids = np.full((plan.rows, plan.length), model.tokenizer.pad_token_id, np.int32)
+        types = np.zeros((plan.rows, plan.length), np.int32)
+        mask = np.zeros((plan.rows, plan.length), bool)
+        for r, i in enumerate(plan.indices):
             n = len(rows[i])
             ids[r, :n], types[r, :n], mask[r, :n] = rows[i], type_ids[i], True
-        logits = pair_logits(model.params, jnp.asarray(ids), jnp.asarray(types), jnp.asarray(mask),
-                             config=model.config)
-        out[idx] = np.asarray(logits)[: len(idx)]
-    return out
+        return Batch(ids, types, mask)
+
+    logits = map_batches(
+        rows, [len(r) for r in rows], batch_size=batch_size, max_length=model.tokenizer.max_length,
+        pad=pad, unpack=lambda out, row, i: out[row],
+        compute=lambda batch: pair_logits(model.params, *(jnp.asarray(a) for a in batch),
+                                          config=model.config),
+    )
+    return np.stack(logits) if logits else np.zeros((0, model.config.num_labels), np.float32)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import jax
 import jax.numpy as jnp
@@ -34,9 +34,13 @@ from jaxsim.explain.rules import LRP_OPS, composite
 from jaxsim.models import embedding_outputs, encoder_for, pooled_embeddings
 from jaxsim.models.config import ModelConfig
 from jaxsim.models.ops import Ops
+from jaxsim.models.placement import Placement, shard_rows
 from jaxsim.models.pooling import pool
-from jaxsim.text import Encoded, bucket_length, pad_batch
+from jaxsim.text import Batch, Encoded, map_encoded
 from jaxsim.types import Array
+
+if TYPE_CHECKING:
+    from jaxsim.model import Model
 
 Mode = Literal["auto", "forward", "reverse"]
 METHODS = ("bilrp", "hxp", "embedding")
@@ -130,7 +134,7 @@ def token_relevance(
     return jax.vmap(single)(ids, type_ids, mask)
 
 
-def _check(method: str, similarity: str, explain_input: str, pooling: str) -> None:
+def _check(method: str, similarity: str, explain_input: str) -> None:
     if method not in METHODS:
         raise JaxsimError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
     if similarity not in SIMILARITIES:
@@ -140,40 +144,51 @@ def _check(method: str, similarity: str, explain_input: str, pooling: str) -> No
 
 
 def text_relevances(
-    model, encoded: Sequence[Encoded], *, method: str = "bilrp", mode: str = "auto",
+    model: Model, encoded: Sequence[Encoded], *, method: str = "bilrp", mode: str = "auto",
     chunk_size: int | None = None, batch_size: int = 8, explain_input: str = "embedding",
-    ops: Ops | None = None, progress: bool = False,
+    ops: Ops | None = None, progress: bool = False, placement: Placement | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per text: (r f32[h, n] or, for ``embedding``, E f32[n, d]; phi f32[h]). Bucketed batches."""
+    """Per text: (r f32[h, n] or, for ``embedding``, E f32[n, d]; phi f32[h]), in length-bucketed
+    batches (``jaxsim.text.map_encoded``).
+
+    placement: params replicated over a data mesh (``jaxsim.models.placement.place``); batch rows
+    are then split over its devices, every batch has the same row count (a multiple of the device
+    count) so each bucket compiles once per run. Without it the model's params are used on the
+    default device and a small request gets no all-padding rows.
+    """
     from tqdm.auto import tqdm
 
     h = model.config.hidden_size
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    out: list = [None] * len(encoded)
-    rows = min(batch_size, len(order))  # no all-padding rows for a small request
-    starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, desc=f"{method} texts", disable=not progress, unit="batch"):
-        idx = order[start:start + batch_size]
-        length = bucket_length(max(len(encoded[i]) for i in idx), model.tokenizer.max_length)
-        batch = pad_batch([encoded[i] for i in idx], length, rows, model.tokenizer.pad_token_id)
-        ids, types, mask = (jnp.asarray(a) for a in batch)
+    params, pool_params = (placement.params, placement.pool_params) if placement else (
+        model.params, model.pool_params)
+    rule_ops = ops or (None if method == "embedding" else composite(COMPOSITE[method]))
+
+    def compute(batch: Batch):
+        ids, types, mask = (shard_rows(batch, placement.mesh) if placement
+                            else [jnp.asarray(a) for a in batch])
         if method == "embedding":
-            values = embedding_outputs(model.params, ids, types, config=model.config)
-            phis = pooled_embeddings(model.params, model.pool_params, ids, types, mask,
-                                     config=model.config, pooling=model.pooling)
-        else:
-            run_mode = resolve_mode(mode, length, h)
-            values, phis = token_relevance(
-                model.params, model.pool_params, ids, types, mask, config=model.config,
-                pooling=model.pooling, ops=ops or composite(COMPOSITE[method]),
-                mode=run_mode, chunk_size=chunk_size or default_chunk_size(run_mode, length, h),
-                explain_input=explain_input,
-            )
-        values, phis = np.asarray(values), np.asarray(phis)
-        for row, i in enumerate(idx):
-            n = len(encoded[i])
-            out[i] = (values[row, :n] if method == "embedding" else values[row, :, :n], phis[row])
-    return out
+            return (embedding_outputs(params, ids, types, config=model.config),
+                    pooled_embeddings(params, pool_params, ids, types, mask, config=model.config,
+                                      pooling=model.pooling))
+        length = ids.shape[1]
+        run_mode = resolve_mode(mode, length, h)
+        return token_relevance(
+            params, pool_params, ids, types, mask, config=model.config, pooling=model.pooling,
+            ops=rule_ops, mode=run_mode, explain_input=explain_input,
+            chunk_size=chunk_size or default_chunk_size(run_mode, length, h),
+        )
+
+    def unpack(host, row: int, i: int) -> tuple[np.ndarray, np.ndarray]:
+        values, phis = host
+        n = len(encoded[i])
+        return (values[row, :n] if method == "embedding" else values[row, :, :n]), phis[row]
+
+    return map_encoded(
+        encoded, batch_size=batch_size, max_length=model.tokenizer.max_length,
+        pad_id=model.tokenizer.pad_token_id, compute=compute, unpack=unpack,
+        fill=placement is not None, multiple_of=placement.mesh.size if placement else 1,
+        progress=(lambda plans: tqdm(plans, desc=f"{method} texts", unit="batch")) if progress else None,
+    )
 
 
 def pair_relevance(
@@ -195,24 +210,21 @@ def pair_relevance(
     return relevance, score
 
 
-def explain_pairs(
-    model, pairs: Iterable[tuple[str, str]], *, method: str = "bilrp", similarity: str = "dot",
-    mode: str = "auto", chunk_size: int | None = None, batch_size: int = 8,
-    explain_input: str = "embedding", ops: Ops | None = None, progress: bool = True,
+def explain_encoded_pairs(
+    model: Model, pairs: Sequence[tuple[str, str]], encoded: dict[str, Encoded], *,
+    method: str = "bilrp", similarity: str = "dot", mode: str = "auto", chunk_size: int | None = None,
+    batch_size: int = 8, explain_input: str = "embedding", ops: Ops | None = None,
+    progress: bool = False, placement: Placement | None = None,
 ) -> list[PairExplanation]:
-    """Explain many pairs: each distinct text's relevance is computed once, in bucketed batches."""
-    _check(method, similarity, explain_input, model.pooling)
-    pairs = [(a, b) for a, b in pairs]
-    encoded: dict[str, Encoded] = {}
-    for k, pair in enumerate(pairs):
-        for side, text in zip("ab", pair, strict=True):
-            if not isinstance(text, str) or text not in encoded:
-                what = f"text {side}" if len(pairs) == 1 else f"pair {k} text {side}"
-                encoded[text] = model.tokenizer.encode(text, what=what)
+    """``PairExplanation`` per pair of texts already encoded in ``encoded`` (text -> encoding):
+    each distinct text's relevance is computed once (``text_relevances``), then
+    ``R = r_a^T r_b`` per pair in float64 on the host (``pair_relevance``)."""
+    _check(method, similarity, explain_input)
     texts = list(encoded)
     rels = text_relevances(
         model, [encoded[t] for t in texts], method=method, mode=mode, chunk_size=chunk_size,
         batch_size=batch_size, explain_input=explain_input, ops=ops, progress=progress,
+        placement=placement,
     )
     by_text = dict(zip(texts, rels, strict=True))
     results = []
@@ -226,7 +238,28 @@ def explain_pairs(
     return results
 
 
-def explain_pair(model, text_a: str, text_b: str, **options) -> PairExplanation:
+def explain_pairs(
+    model: Model, pairs: Iterable[tuple[str, str]], *, method: str = "bilrp", similarity: str = "dot",
+    mode: str = "auto", chunk_size: int | None = None, batch_size: int = 8,
+    explain_input: str = "embedding", ops: Ops | None = None, progress: bool = True,
+) -> list[PairExplanation]:
+    """Explain many pairs: each distinct text's relevance is computed once, in bucketed batches."""
+    _check(method, similarity, explain_input)
+    pairs = [(a, b) for a, b in pairs]
+    encoded: dict[str, Encoded] = {}
+    for k, pair in enumerate(pairs):
+        for side, text in zip("ab", pair, strict=True):
+            if not isinstance(text, str) or text not in encoded:
+                what = f"text {side}" if len(pairs) == 1 else f"pair {k} text {side}"
+                encoded[text] = model.tokenizer.encode(text, what=what)
+    return explain_encoded_pairs(
+        model, pairs, encoded, method=method, similarity=similarity, mode=mode,
+        chunk_size=chunk_size, batch_size=batch_size, explain_input=explain_input, ops=ops,
+        progress=progress,
+    )
+
+
+def explain_pair(model: Model, text_a: str, text_b: str, **options) -> PairExplanation:
     """Explain one pair (see ``explain_pairs`` for the options)."""
     options.setdefault("progress", False)
     options.setdefault("batch_size", 1)

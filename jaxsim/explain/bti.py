@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -34,8 +34,11 @@ from jaxsim.models import encoder_for
 from jaxsim.models.config import ModelConfig
 from jaxsim.models.ops import PLAIN_OPS
 from jaxsim.models.pooling import mean_pool
-from jaxsim.text import Encoded, aggregate, bucket_length, pad_batch
+from jaxsim.text import Batch, BatchPlan, Encoded, aggregate, map_batches, pad_batch
 from jaxsim.types import Array
+
+if TYPE_CHECKING:
+    from jaxsim.model import Model
 
 METHODS = ("bti", "bti_last_layer", "bti_activations", "bti_gradients", "vg", "ig")
 
@@ -358,55 +361,63 @@ def _content(enc: Encoded) -> np.ndarray:
     return ~enc.special
 
 
-def _run_side(model, targets: list[Encoded], anchors: np.ndarray, method: str, batch_size: int,
+def _padded_with_content(encoded: Sequence[Encoded], plan: BatchPlan, pad_id: int
+                         ) -> tuple[Batch, np.ndarray]:
+    """A batch of ``plan`` and its content mask ``bool[rows, length]`` (no specials, no pad)."""
+    batch = pad_batch([encoded[i] for i in plan.indices], plan.length, plan.rows, pad_id)
+    content = np.zeros_like(batch.mask)
+    for r, i in enumerate(plan.indices):
+        content[r, : len(encoded[i])] = _content(encoded[i])
+    return batch, content
+
+
+def _run_side(model: Model, targets: list[Encoded], anchors: np.ndarray, method: str, batch_size: int,
               ig_steps: int, ig_rule: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Token scores (f32[n], 0 on specials), last hidden f32[n, d] and F for each target."""
-    out: list = [None] * len(targets)
-    order = sorted(range(len(targets)), key=lambda i: len(targets[i]))
-    rows = min(batch_size, len(order))
-    for start in range(0, len(order), rows):
-        idx = order[start:start + rows]
-        length = bucket_length(max(len(targets[i]) for i in idx), model.tokenizer.max_length)
-        batch = pad_batch([targets[i] for i in idx], length, rows, model.tokenizer.pad_token_id)
-        content = np.zeros_like(batch.mask)
-        for r, i in enumerate(idx):
-            content[r, : len(targets[i])] = _content(targets[i])
-        anchor = np.zeros((rows, model.config.hidden_size), np.float32)
-        anchor[: len(idx)] = anchors[idx]
-        E, F, hidden = bti_features(model.params, batch.ids, batch.mask, content,
-                                    config=model.config)
+    def pad(plan: BatchPlan):
+        batch, content = _padded_with_content(targets, plan, model.tokenizer.pad_token_id)
+        anchor = np.zeros((plan.rows, model.config.hidden_size), np.float32)
+        anchor[: len(plan.indices)] = anchors[plan.indices]
+        return batch, content, anchor
+
+    def compute(args):
+        batch, content, anchor = args
+        E, F, hidden = bti_features(model.params, batch.ids, batch.mask, content, config=model.config)
         g, g_last = bti_gradients(model.params, E, batch.mask, content, anchor,
                                   config=model.config, ig_steps=ig_steps if method == "ig" else 0,
                                   ig_rule=ig_rule)
-        E, g, hidden, g_last = (np.asarray(v) for v in (E, g, hidden, g_last))
-        for r, i in enumerate(idx):
-            keep = _content(targets[i])
-            n = len(targets[i])
-            scores = np.zeros(n, np.float32)
-            scores[keep] = token_scores(method, E[r, :n][keep], g[r, :n][keep],
-                                        hidden[r, :n][keep], g_last[r, :n][keep])
-            out[i] = (scores, hidden[r, :n], np.asarray(F[r]))
-    return out
+        return E, g, hidden, g_last, F
+
+    def unpack(host, r: int, i: int):
+        E, g, hidden, g_last, F = host
+        keep = _content(targets[i])
+        n = len(targets[i])
+        scores = np.zeros(n, np.float32)
+        scores[keep] = token_scores(method, E[r, :n][keep], g[r, :n][keep],
+                                    hidden[r, :n][keep], g_last[r, :n][keep])
+        return scores, hidden[r, :n], np.asarray(F[r])
+
+    return map_batches(targets, [len(t) for t in targets], batch_size=batch_size,
+                       max_length=model.tokenizer.max_length, pad=pad, compute=compute,
+                       unpack=unpack, fill=False)
 
 
-def features(model, encoded: Sequence[Encoded], batch_size: int = 32) -> np.ndarray:
+def features(model: Model, encoded: Sequence[Encoded], batch_size: int = 32) -> np.ndarray:
     """F (Eq. 1) f32[N, d] for encoded texts."""
-    out = np.zeros((len(encoded), model.config.hidden_size), np.float32)
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    rows = min(batch_size, len(order))
-    for start in range(0, len(order), rows):
-        idx = order[start:start + rows]
-        length = bucket_length(max(len(encoded[i]) for i in idx), model.tokenizer.max_length)
-        batch = pad_batch([encoded[i] for i in idx], length, rows, model.tokenizer.pad_token_id)
-        content = np.zeros_like(batch.mask)
-        for r, i in enumerate(idx):
-            content[r, : len(encoded[i])] = _content(encoded[i])
-        _, F, _ = bti_features(model.params, batch.ids, batch.mask, content, config=model.config)
-        out[idx] = np.asarray(F)[: len(idx)]
-    return out
+    def compute(args):
+        batch, content = args
+        return bti_features(model.params, batch.ids, batch.mask, content, config=model.config)[1]
+
+    rows = map_batches(
+        encoded, [len(e) for e in encoded], batch_size=batch_size,
+        max_length=model.tokenizer.max_length, fill=False, compute=compute,
+        pad=lambda plan: _padded_with_content(encoded, plan, model.tokenizer.pad_token_id),
+        unpack=lambda F, r, i: F[r],
+    )
+    return np.stack(rows) if rows else np.zeros((0, model.config.hidden_size), np.float32)
 
 
-def explain_pairs(model, pairs: Iterable[tuple[str, str]], *, method: str = "bti",
+def explain_pairs(model: Model, pairs: Iterable[tuple[str, str]], *, method: str = "bti",
                   top_k: int = 2, batch_size: int = 16, ig_steps: int = 10,
                   ig_rule: str = "left", progress: bool = False) -> list[WordPairExplanation]:
     """BTI (or a variant/baseline) for many pairs; both directions batched together.
@@ -436,7 +447,7 @@ def explain_pairs(model, pairs: Iterable[tuple[str, str]], *, method: str = "bti
     return results
 
 
-def explain_pair(model, text_a: str, text_b: str, **options) -> WordPairExplanation:
+def explain_pair(model: Model, text_a: str, text_b: str, **options) -> WordPairExplanation:
     return explain_pairs(model, [(text_a, text_b)], **options)[0]
 
 

@@ -40,7 +40,7 @@ from jaxsim.models import encoder_for
 from jaxsim.models.config import ModelConfig
 from jaxsim.models.heads import classify
 from jaxsim.models.ops import PLAIN_OPS, Ops
-from jaxsim.text import Encoded, aggregate, batches_by_bucket
+from jaxsim.text import BatchPlan, Encoded, aggregate, map_batches, pad_batch
 from jaxsim.types import Array
 
 METHODS = ("gs", "gi", "lrp", "lrp_eps", "lrp_ab", "lat", "lat_mix")
@@ -313,8 +313,6 @@ def attribute_encoded(
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int, float]]:
     """Per pair ``(scores f32[n], signed f32[n], logits f32[C], target, explained)``, in bucketed
     batches (one compilation per bucket). ``target`` may be one value or one per pair."""
-    from tqdm.auto import tqdm
-
     from jaxsim.classifier import as_classifier
 
     clf = as_classifier(classifier)
@@ -324,22 +322,33 @@ def attribute_encoded(
     else:
         targets = np.full(len(encoded), _target_index(target, clf.labels), np.int32)
     model = clf.model
-    rows = min(batch_size, max(len(encoded), 1))
-    out: list = [None] * len(encoded)
-    batches = list(batches_by_bucket(encoded, rows, model.tokenizer.max_length, model.tokenizer.pad_token_id))
-    for idx, batch in tqdm(batches, desc=method, disable=not progress, unit="batch"):
-        row_targets = np.full(rows, -1, np.int32)
-        row_targets[: len(idx)] = targets[idx]
-        result = attribute(
+    from tqdm.auto import tqdm
+
+    def pad(plan: BatchPlan):
+        batch = pad_batch([encoded[i] for i in plan.indices], plan.length, plan.rows,
+                          model.tokenizer.pad_token_id)
+        row_targets = np.full(plan.rows, -1, np.int32)
+        row_targets[: len(plan.indices)] = targets[plan.indices]
+        return batch, row_targets
+
+    def compute(args):
+        batch, row_targets = args
+        return attribute(
             model.params, jnp.asarray(batch.ids), jnp.asarray(batch.type_ids), jnp.asarray(batch.mask),
             jnp.asarray(row_targets), config=model.config, method=method, output=output,
             eps=float(eps), alpha=float(alpha), beta=float(beta), squared=squared,
         )
-        scores, signed, logits, tgt, value = (np.asarray(a) for a in result)
-        for row, i in enumerate(idx):
-            n = len(encoded[i])
-            out[i] = (scores[row, :n], signed[row, :n], logits[row], int(tgt[row]), float(value[row]))
-    return out
+
+    def unpack(result, row: int, i: int):
+        n = len(encoded[i])
+        return (result.scores[row, :n], result.signed[row, :n], result.logits[row],
+                int(result.target[row]), float(result.explained[row]))
+
+    return map_batches(
+        encoded, [len(e) for e in encoded], batch_size=batch_size, max_length=model.tokenizer.max_length,
+        pad=pad, compute=compute, unpack=unpack, fill=False,
+        progress=(lambda plans: tqdm(plans, desc=method, unit="batch")) if progress else None,
+    )
 
 
 def explain_pairs(

@@ -49,7 +49,7 @@ from jaxsim.models import encoder_for
 from jaxsim.models.config import BertConfig, ModelConfig
 from jaxsim.models.heads import classify
 from jaxsim.models.ops import PLAIN_OPS
-from jaxsim.text import Encoded, bucket_length
+from jaxsim.text import BatchPlan, Encoded, map_batches
 from jaxsim.types import Array
 
 METHODS = ("gmask", "imask")
@@ -573,23 +573,29 @@ def gmask_encoded(
     base = jax.random.key(seed)
     keys = [base if same_key else jax.random.fold_in(base, i) for i in range(len(encoded))]
     rows = max(1, min(batch_size, len(encoded)))
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
-    out: list = [None] * len(encoded)
-    chunks = [order[s:s + rows] for s in range(0, len(order), rows)]
-    for idx in tqdm(chunks, desc="gmask", disable=not progress, unit="batch"):
-        length = bucket_length(max(len(encoded[i][0]) for i in idx), model.tokenizer.max_length)
-        arrays = pad_pairs([encoded[i] for i in idx], length, rows, model.tokenizer.pad_token_id)
-        batch_keys = jnp.stack([keys[i] for i in idx] + [keys[idx[0]]] * (rows - len(idx)))
-        result = gmask_batch(model.params, *(jnp.asarray(a) for a in arrays), batch_keys,
-                             config=model.config, settings=settings, chunk_rows=default_chunk_rows(rows))
-        result = jax.device_get(result)
-        for row, i in enumerate(idx):
-            n = len(encoded[i][0])
-            one = {name: np.asarray(value[row]) for name, value in result._asdict().items()}
-            one["imask"] = one["imask"][:n]
-            one["ranking"] = one["ranking"][one["ranking"] < n][:n]
-            out[i] = one
-    return out
+
+    def pad(plan: BatchPlan):
+        idx = plan.indices
+        arrays = pad_pairs([encoded[i] for i in idx], plan.length, plan.rows, model.tokenizer.pad_token_id)
+        return arrays, jnp.stack([keys[i] for i in idx] + [keys[idx[0]]] * (plan.rows - len(idx)))
+
+    def compute(args):
+        arrays, batch_keys = args
+        return gmask_batch(model.params, *(jnp.asarray(a) for a in arrays), batch_keys,
+                           config=model.config, settings=settings, chunk_rows=default_chunk_rows(rows))
+
+    def unpack(result: GmaskOutput, row: int, i: int) -> dict[str, np.ndarray]:
+        n = len(encoded[i][0])
+        one = {name: np.asarray(value[row]) for name, value in result._asdict().items()}
+        one["imask"] = one["imask"][:n]
+        one["ranking"] = one["ranking"][one["ranking"] < n][:n]
+        return one
+
+    return map_batches(
+        encoded, [len(e) for e, _ in encoded], batch_size=batch_size,
+        max_length=model.tokenizer.max_length, pad=pad, compute=compute, unpack=unpack, fill=False,
+        progress=(lambda plans: tqdm(plans, desc="gmask", unit="batch")) if progress else None,
+    )
 
 
 def content_ranking(one: dict[str, np.ndarray], method: str, segment: np.ndarray) -> np.ndarray:

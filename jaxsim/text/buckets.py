@@ -1,16 +1,22 @@
-"""Length buckets and padded batches: one compilation per (batch size, bucket).
+"""Length buckets, padded batches and the one batching loop (``map_batches``).
 
 Padding never changes outputs: padded keys are masked out of attention with ``finfo.min``
-(probability exactly 0) and out of every pooling.
+(probability exactly 0) and out of every pooling. Every explainer, the embedder and the corpus
+runner go through ``map_batches``: sort by length -> cut into batches -> pad each to its bucket
+-> compute (asynchronously dispatched) -> scatter each row back to its item. One compilation per
+(rows, bucket).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
+import collections
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
+import jax
 import numpy as np
 
+from jaxsim.errors import OptionError
 from jaxsim.text.tokenizer import Encoded
 
 BUCKETS: tuple[int, ...] = (16, 32, 64, 128, 256, 512)
@@ -54,18 +60,91 @@ def pad_batch(
     return Batch(ids, type_ids, mask)
 
 
+class BatchPlan(NamedTuple):
+    """One batch of a plan: ``indices`` of its items (one per real row, shortest first), the
+    padded ``length`` (a bucket) and the number of ``rows`` (real rows + filler rows)."""
+
+    indices: list[int]
+    length: int
+    rows: int
+
+
+def plan_batches(
+    lengths: Sequence[int], batch_size: int, max_length: int | None = None, *, fill: bool = True,
+    multiple_of: int = 1,
+) -> list[BatchPlan]:
+    """Items sorted by length, cut into batches of ``batch_size``, each padded to its bucket.
+
+    Rows per batch: ``batch_size`` (``fill=True``: every batch has the same row count, so a
+    repeated call never recompiles) or ``min(batch_size, len(lengths))`` (``fill=False``: a small
+    request gets no all-padding rows); rounded up to a multiple of ``multiple_of`` (the device
+    count of a data mesh). The one partial batch is the *shortest* one, so its filler rows cost
+    the smallest bucket; every full batch then ends at or before where it would otherwise, so no
+    batch needs a longer bucket than with the remainder last."""
+    if batch_size < 1:
+        raise OptionError(f"batch size must be >= 1, got {batch_size}")
+    if not lengths:
+        return []
+    rows = batch_size if fill else min(batch_size, len(lengths))
+    rows = -(-rows // multiple_of) * multiple_of
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    stops = list(range(len(order), 0, -batch_size))[::-1]  # n=70, B=32: 6, 38, 70
+    plans = []
+    for start, stop in zip([0, *stops[:-1]], stops, strict=True):
+        idx = order[start:stop]
+        plans.append(BatchPlan(idx, bucket_length(max(lengths[i] for i in idx), max_length), rows))
+    return plans
+
+
+def map_batches(
+    items: Sequence, lengths: Sequence[int], *, batch_size: int, max_length: int | None,
+    pad: Callable[[BatchPlan], Any], compute: Callable[[Any], Any],
+    unpack: Callable[[Any, int, int], Any], fill: bool = True, multiple_of: int = 1,
+    progress: Callable | None = None, in_flight: int = 2,
+) -> list:
+    """The batching loop: ``out[i] = unpack(host_result, row, i)`` for every item ``i``.
+
+    pad(plan) -> the batch's (host) arrays for ``plan.indices`` at ``[plan.rows, plan.length]``;
+    compute(arrays) -> a pytree of device arrays, dispatched asynchronously; up to ``in_flight``
+    batches run ahead of the host, so padding the next batch and reading the last one overlap the
+    device's work. unpack(host pytree, row, i) -> item i's result (e.g. its row cut to its length).
+    ``progress``: a wrapper such as ``tqdm`` around the plan, or None. ``items`` is only counted.
+    """
+    plans = plan_batches(lengths, batch_size, max_length, fill=fill, multiple_of=multiple_of)
+    out: list = [None] * len(items)
+    pending: collections.deque = collections.deque()
+
+    def collect() -> None:
+        plan, result = pending.popleft()
+        host = jax.device_get(result)
+        for row, i in enumerate(plan.indices):
+            out[i] = unpack(host, row, i)
+
+    for plan in progress(plans) if progress else plans:
+        pending.append((plan, compute(pad(plan))))
+        if len(pending) >= max(1, in_flight):
+            collect()
+    while pending:
+        collect()
+    return out
+
+
+def map_encoded(
+    encoded: Sequence[Encoded], *, batch_size: int, max_length: int | None, pad_id: int,
+    compute: Callable[[Batch], Any], unpack: Callable[[Any, int, int], Any], **options,
+) -> list:
+    """``map_batches`` over encodings padded with ``pad_batch`` (the common case)."""
+    return map_batches(
+        encoded, [len(e) for e in encoded], batch_size=batch_size, max_length=max_length,
+        pad=lambda plan: pad_batch([encoded[i] for i in plan.indices], plan.length, plan.rows, pad_id),
+        compute=compute, unpack=unpack, **options,
+    )
+
+
 def batches_by_bucket(
     encoded: Sequence[Encoded], batch_size: int, max_length: int | None = None, pad_id: int = 0
 ):
-    """Yield ``(indices, Batch)`` over ``encoded`` sorted by length, each batch padded to its
-    bucket and to ``batch_size`` rows, so shapes repeat and nothing recompiles.
-
-    The one partial batch (``len % batch_size`` texts) is the *shortest* one, so its filler rows
-    cost the smallest bucket; every full batch then ends at or before where it would otherwise,
-    so no batch needs a longer bucket than with the remainder last."""
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    stops = list(range(len(order), 0, -batch_size))[::-1]  # n=70, B=32: 6, 38, 70
-    for start, stop in zip([0, *stops[:-1]], stops, strict=True):
-        idx = order[start:stop]
-        length = bucket_length(max(len(encoded[i]) for i in idx), max_length)
-        yield idx, pad_batch([encoded[i] for i in idx], length, batch_size, pad_id)
+    """Yield ``(indices, Batch)`` of ``plan_batches`` (``fill=True``): for callers that need the
+    batches themselves (training-style loops, benchmarks); computations use ``map_batches``."""
+    for plan in plan_batches([len(e) for e in encoded], batch_size, max_length):
+        yield plan.indices, pad_batch([encoded[i] for i in plan.indices], plan.length, plan.rows, pad_id)
