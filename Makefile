@@ -2,10 +2,11 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+PYTEST = $(BIN)/python -m pytest -q
 PAIR_A ?= A man is playing a guitar.
 PAIR_B ?= A person plays an instrument.
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test browser lint bench clean
 
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
@@ -24,10 +25,20 @@ $(VENV)/.installed-test: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/jaxsim explain "$(PAIR_A)" "$(PAIR_B)"
 
-## Command 2: install and run the test suite (what CI runs).
-test: $(VENV)/.installed-test
+## Command 2: check for the headless browser (seconds; apt-installs Chromium when this user can),
+## then install the test extras, lint and run the test suite (what CI runs). Without a browser the
+## suite runs with the browser tests skipped, and the pytest summary names them.
+test: browser $(VENV)/.installed-test
 	$(BIN)/python -m ruff check jaxsim tests benchmarks
-	$(BIN)/python -m pytest -q
+	@if bash scripts/browser.sh --found; then \
+	    echo "$(PYTEST)"; $(PYTEST); \
+	else \
+	    echo "JAXSIM_ALLOW_NO_BROWSER=1 $(PYTEST)"; JAXSIM_ALLOW_NO_BROWSER=1 $(PYTEST); \
+	fi
+
+# First prerequisite of `test`, so its one line comes before minutes of pip output.
+browser:
+	@bash scripts/browser.sh
 
 lint: $(VENV)/.installed-test
 	$(BIN)/python -m ruff check jaxsim tests benchmarks

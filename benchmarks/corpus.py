@@ -160,6 +160,7 @@ def load_average() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--data", type=Path, default=DATA, help="folder with the STSb test.tsv and dev.tsv")
     parser.add_argument("--pairs", type=int, default=2000)
     parser.add_argument("--devices", default="1,2,4,8", help="host device counts to run")
     parser.add_argument("--scaling-pairs", type=int, default=None,
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     command = " ".join(["python", os.path.relpath(__file__, ROOT), *(argv or sys.argv[1:])])
     load_start = load_average()
     devices = [int(d) for d in args.devices.split(",")]
-    pairs = stsb_pairs(args.pairs)
+    pairs = stsb_pairs(args.pairs, args.data)
     tmp = Path(tempfile.mkdtemp(prefix="jaxsim-corpus-bench-"))
     source = write_tsv(tmp / "stsb.tsv", pairs)
     scaling_source = source

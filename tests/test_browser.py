@@ -1,9 +1,11 @@
 """The HTML pages in a real browser: headless Chromium (Debian ``chromium`` + ``chromium-driver``)
 driven by selenium, opening the generated files from disk.
 
-These tests fail, never skip, when the browser is missing (``.ci/run`` installs it); set
-``JAXSIM_ALLOW_NO_BROWSER=1`` to skip them on a machine without Chromium. ``JAXSIM_CHROMIUM`` /
-``JAXSIM_CHROMEDRIVER`` point at other binaries.
+These tests fail when the browser is missing, unless ``JAXSIM_ALLOW_NO_BROWSER=1``: then they
+skip, with the reason in the summary. ``make test`` runs ``scripts/browser.sh`` first, which
+installs the browser when it can and sets that variable when it cannot. Under
+``JAXSIM_REQUIRE_BROWSER=1`` or ``CI=true`` (``.ci/run``) they never skip. ``JAXSIM_CHROMIUM`` /
+``JAXSIM_CHROMEDRIVER`` point at other binaries; ``scripts/browser.sh`` looks for the same names.
 """
 
 from __future__ import annotations
@@ -35,12 +37,18 @@ def _find(env: str, names: tuple[str, ...]) -> str | None:
     return None
 
 
+def browser_required() -> bool:
+    """CI must run these tests: a skip there would hide a broken page."""
+    return os.environ.get("JAXSIM_REQUIRE_BROWSER") == "1" or os.environ.get("CI") == "true"
+
+
 def _missing(reason: str) -> None:
-    if os.environ.get("JAXSIM_ALLOW_NO_BROWSER") == "1":
-        pytest.skip(reason)
+    if os.environ.get("JAXSIM_ALLOW_NO_BROWSER") == "1" and not browser_required():
+        pytest.skip(f"browser test: {reason} (bash scripts/browser.sh installs it where apt-get can)")
     pytest.fail(f"{reason}. Install it (Debian: apt-get install -y chromium chromium-driver, as "
-                ".ci/run does) or set JAXSIM_ALLOW_NO_BROWSER=1 to skip the browser tests",
-                pytrace=False)
+                "scripts/browser.sh does) or set JAXSIM_ALLOW_NO_BROWSER=1 to skip the browser tests"
+                + ("; that is ignored here: JAXSIM_REQUIRE_BROWSER=1 or CI=true requires the browser"
+                   if browser_required() else ""), pytrace=False)
 
 
 @pytest.fixture(scope="module")

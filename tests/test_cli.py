@@ -57,6 +57,14 @@ def test_cli_similarity_prints_model_similarity(minilm, weights_dir, capsys):
     assert 0.3 < expected < 1.0  # related sentences, not identical
 
 
+def test_cli_similarity_json_names_the_model_and_texts(minilm, weights_dir, capsys):
+    a, b = LINES[0], "Un homme joue à la guitare."  # non-ASCII text comes back unchanged
+    assert main(["similarity", "--format", "json", a, b, "--weights-dir", str(weights_dir)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == {"model": minilm.name, "pooling": minilm.pooling, "text_a": a, "text_b": b,
+                   "similarity": pytest.approx(minilm.similarity(a, b), abs=1e-6)}
+
+
 def test_cli_convert_reports_the_cache_folder(tiny_bert_dir, tmp_path, capsys):
     assert main(["convert", "--model", str(tiny_bert_dir), "--weights-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import html
 import json
 import re
@@ -168,6 +169,17 @@ def test_show_prints_top_pairs_and_each_words_partner():
     text = fx.pair_result().show()
     assert "top 8 word pairs" in text and "strongest partner" in text
     assert "  plays -> plays  +1.3665 ####################" in text
+
+
+def test_show_marks_near_zero_cells_with_a_glyph_that_is_not_the_full_stop_token():
+    result = fx.pair_result()
+    relevance = result.relevance.copy()
+    relevance[:, 4] = 1e-9  # the column of "music": every cell rounds to zero
+    text = dataclasses.replace(result, relevance=relevance).show()
+    rows = text.split("word relevance / max|R|")[1].splitlines()[2:]
+    cells = [row.split()[1:] for row in rows]
+    assert len(cells) == 4 and all(len(c) == 4 and c[-1] == "·" for c in cells), rows
+    assert all(cell != "." for row in cells for cell in row)
 
 
 # --- corpus report -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ One module per command group (``explain``, ``corpus``, ``train``, ``evaluate``, 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -36,7 +37,12 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 def cmd_similarity(args: argparse.Namespace) -> int:
     model = load_model_from_args(args)
-    print(f"{model.similarity(args.text_a, args.text_b):.6f}")
+    value = model.similarity(args.text_a, args.text_b)
+    if args.format == "json":  # for scripts: the number together with what it is the number of
+        print(json.dumps({"model": model.name, "pooling": model.pooling, "text_a": args.text_a,
+                          "text_b": args.text_b, "similarity": value}, ensure_ascii=False))
+    else:
+        print(f"{value:.6f}")
     return 0
 
 
@@ -102,11 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("similarity", help="cosine similarity of two texts", formatter_class=raw,
-                       epilog='example:\n  jaxsim similarity "A cat sits." "A cat is sitting."')
+                       epilog='example:\n  jaxsim similarity "A cat sits." "A cat is sitting."\n'
+                              '  jaxsim similarity --format json "A cat sits." "A cat is sitting."')
     add_model_args(p)
     p.add_argument("text_a")
     p.add_argument("text_b")
     p.add_argument("--pooling", choices=["cls", "mean", "qkv"], default=None)
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="text: the bare number (6 decimals); json: model, pooling, texts and similarity")
     p.set_defaults(func=cmd_similarity)
 
     p = sub.add_parser("convert", help="convert a HF checkpoint and cache it with orbax",

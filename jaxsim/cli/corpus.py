@@ -48,7 +48,7 @@ def add_corpus_parser(sub: argparse._SubParsersAction) -> None:
                "  XLA_FLAGS=--xla_force_host_platform_device_count=8 "
                "jaxsim corpus --input pairs.jsonl --out runs/x\n"
                "output: OUT/shards/part-*.jsonl, OUT/manifest.json, OUT/errors.jsonl "
-               "(README: Corpus runs)",
+               "(docs/guide.md: Explain a corpus)",
     )
     add_model_args(p)
     p.add_argument("--input", required=True,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+# A cell that rounds to zero. Not "." : that is also a token (the full stop), and a matrix of
+# "." cells next to a "." column read as if the full stop were everywhere.
+NEAR_ZERO = "·"
+
 
 def _cell(value: float) -> str:
-    return f"{value:+.2f}" if abs(value) >= 0.005 else "   . "
+    return f"{value:+.2f}" if abs(value) >= 0.005 else f"   {NEAR_ZERO} "
 
 
 def alignment(words_a: list[str], words_b: list[str], matrix: np.ndarray, width: int,
@@ -43,7 +47,7 @@ def render_pair(result, k: int = 8, max_words: int = 14) -> str:
     lines += alignment(words_a, words_b, matrix, width, width_b)
     scale = float(np.abs(matrix).max()) or 1.0
     shown_a, shown_b = words_a[:max_words], words_b[:max_words]
-    lines += ["", "word relevance / max|R|  (rows: text a, columns: text b)"]
+    lines += ["", f"word relevance / max|R|  (rows: text a, columns: text b; {NEAR_ZERO} = |value| < 0.005)"]
     col = max([len(w) for w in shown_b] + [5])
     lines.append(" " * (width + 2) + " ".join(f"{w[:col]:>{col}}" for w in shown_b))
     for i, a in enumerate(shown_a):
