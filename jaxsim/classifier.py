@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsim.convert.keymap import to_state_dict
 from jaxsim.convert.train_checkpoint import restore_params
 from jaxsim.errors import JaxsimError
 from jaxsim.model import Model, load_model
@@ -64,7 +65,7 @@ class Classifier:
     def accuracy(self, data, batch_size: int = 32) -> float:
         """Accuracy on a ``PairData`` (whose label names must match)."""
         if tuple(data.label_names) != self.labels:
-            data = _relabel(data, self.labels)
+            data = relabel(data, self.labels)
         return float((self.logits(data.pairs, batch_size).argmax(-1) == data.labels).mean())
 
     def explain(self, text_a: str, text_b: str, method: str = "gi", **options):
@@ -85,7 +86,8 @@ def encoded_logits(model: Model, encoded: Sequence[Encoded], batch_size: int = 3
     return np.stack(rows) if rows else np.zeros((0, model.config.num_labels), np.float32)
 
 
-def _relabel(data, labels: tuple[str, ...]):
+def relabel(data, labels: tuple[str, ...]):
+    """``data`` (a ``PairData``) with its labels renumbered to the class order ``labels``."""
     index = {name: i for i, name in enumerate(labels)}
     missing = sorted(set(data.label_names) - set(index))
     if missing:
@@ -161,41 +163,6 @@ def _from_checkpoint(path: Path, step, model, max_length) -> Classifier:
 
 # --- export in the Hugging Face layout -------------------------------------------------------
 
-def _linear(prefix: str, p: dict) -> dict[str, np.ndarray]:
-    out = {f"{prefix}.weight": np.asarray(p["kernel"]).T}
-    if "bias" in p:
-        out[f"{prefix}.bias"] = np.asarray(p["bias"])
-    return out
-
-
-def _norm(prefix: str, p: dict) -> dict[str, np.ndarray]:
-    return {f"{prefix}.weight": np.asarray(p["scale"]), f"{prefix}.bias": np.asarray(p["bias"])}
-
-
-def bert_state_dict(params: dict) -> dict[str, np.ndarray]:
-    """jaxsim BERT classifier params -> ``BertForSequenceClassification`` state dict (numpy;
-    Linear weights back to ``(out, in)``). The inverse of ``jaxsim.convert.keymap``."""
-    emb = params["embeddings"]
-    state = {
-        "bert.embeddings.word_embeddings.weight": np.asarray(emb["word"]),
-        "bert.embeddings.position_embeddings.weight": np.asarray(emb["position"]),
-        "bert.embeddings.token_type_embeddings.weight": np.asarray(emb["token_type"]),
-        **_norm("bert.embeddings.LayerNorm", emb["ln"]),
-    }
-    for i, layer in enumerate(params["layers"]):
-        pre, att, mlp = f"bert.encoder.layer.{i}", layer["attention"], layer["mlp"]
-        for name in ("query", "key", "value"):
-            state.update(_linear(f"{pre}.attention.self.{name}", att[name]))
-        state.update(_linear(f"{pre}.attention.output.dense", att["output"]))
-        state.update(_norm(f"{pre}.attention.output.LayerNorm", att["ln"]))
-        state.update(_linear(f"{pre}.intermediate.dense", mlp["intermediate"]))
-        state.update(_linear(f"{pre}.output.dense", mlp["output"]))
-        state.update(_norm(f"{pre}.output.LayerNorm", mlp["ln"]))
-    state.update(_linear("bert.pooler.dense", params["head"]["pooler"]))
-    state.update(_linear("classifier", params["head"]["classifier"]))
-    return {k: np.ascontiguousarray(v, np.float32) for k, v in state.items()}
-
-
 def classifier_hf_config(base_config_path: Path, labels: Sequence[str]) -> dict:
     """The base model's ``config.json`` turned into a ``BertForSequenceClassification`` one."""
     hf = json.loads(Path(base_config_path).read_text(encoding="utf-8"))
@@ -224,6 +191,7 @@ def save_classifier_weights(path: Path, params: dict, config: ModelConfig) -> Pa
         raise JaxsimError("only BERT-family classifiers can be exported")
     target = Path(path) / "model.safetensors"
     tmp = target.with_suffix(".safetensors.tmp")
-    save_file(bert_state_dict(jax.device_get(params)), str(tmp), metadata={"format": "pt"})
+    state = to_state_dict(jax.device_get(params), config, prefix="bert.")  # the conversion table, backwards
+    save_file(state, str(tmp), metadata={"format": "pt"})
     tmp.replace(target)
     return target

@@ -9,6 +9,7 @@ from pathlib import Path
 def cmd_explain(args: argparse.Namespace) -> int:
     from jaxsim.cli.args import load_model_from_args
     from jaxsim.explain import bti, explain_pair, first_order, gmask
+    from jaxsim.explain.result import WordPairExplanation
 
     model = load_model_from_args(args)
     if args.method in bti.METHODS:
@@ -31,7 +32,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print(f"wrote {args.format} explanation to {args.out}")
     else:
         print(text)
-    if args.png and hasattr(result, "save_png"):
+    if args.png and not isinstance(result, WordPairExplanation):  # word pairs have no figure
         print(f"wrote figure to {result.save_png(args.png)}")
     return 0
 

@@ -1,13 +1,16 @@
-"""Hugging Face state-dict keys -> jaxsim params pytree, for BERT and GPT-Neo.
+"""Hugging Face state-dict keys <-> jaxsim params pytree, for BERT and GPT-Neo.
 
 A small regex table per architecture maps each checkpoint key to a params path and says
 whether the tensor is a ``Linear`` weight (stored ``(out, in)`` in PyTorch, so transposed).
+The same table, read backwards, exports params in the Hugging Face layout (``to_state_dict``):
+the key layout exists once.
 The expected shapes come from the config first (no arrays touched); every missing, unexpected
 or mis-shaped tensor is collected and reported once, with the full list.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 
@@ -245,3 +248,67 @@ def convert_state_dict(
         )
     return jax.tree.map(jnp.asarray, _unflatten(found, skeleton))
 
+
+# --- export: the table read backwards -------------------------------------------------------------
+
+_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>[^)]*\)")
+
+
+def _flat_arrays(tree, prefix: Path = ()) -> dict[Path, np.ndarray]:
+    """Params pytree (dicts, tuples of layers, arrays) -> ``{path: array}``."""
+    if isinstance(tree, dict):
+        return {p: a for k, v in tree.items() for p, a in _flat_arrays(v, prefix + (k,)).items()}
+    if isinstance(tree, (tuple, list)):
+        return {p: a for i, v in enumerate(tree) for p, a in _flat_arrays(v, prefix + (i,)).items()}
+    return {prefix: np.asarray(tree)}
+
+
+def _spellings(value: str | int) -> list[str]:
+    """The checkpoint spellings of a params path part, preferred first: the part itself, then
+    ``_RENAME`` backwards; a LayerNorm scale is written ``weight`` (today's name), not ``gamma``."""
+    if isinstance(value, int):
+        return [str(value)]
+    return (["weight"] if value == "scale" else []) + [value] + [k for k, v in _RENAME.items() if v == value]
+
+
+def _source_key(path: Path, table: list) -> tuple[str, bool] | None:
+    """The checkpoint key (prefix stripped) of a params path: the first table row whose template
+    binds the path and whose pattern accepts the spelled-out key."""
+    for pattern, template, linear in table:
+        if len(template) != len(path):
+            continue
+        bound: dict[str, list[str]] = {}
+        for part, value in zip(template, path, strict=True):
+            if part.startswith("{"):
+                bound[part[1:-1]] = _spellings(value)
+            elif part != value:
+                break
+        else:
+            names = list(bound)
+            for choice in itertools.product(*(bound[n] for n in names)):
+                values = dict(zip(names, choice, strict=True))
+                key = _GROUP.sub(lambda m, values=values: values.get(m.group("name"), ""), pattern)
+                key = key.replace("\\.", ".")
+                if re.fullmatch(pattern, key) and _target_path(key, table) == (path, linear):
+                    return key, linear
+    return None
+
+
+def to_state_dict(params: dict, config: ModelConfig, prefix: str = "") -> dict[str, np.ndarray]:
+    """jaxsim params -> a Hugging Face state dict (numpy float32, Linear weights back to
+    ``(out, in)``), the inverse of ``convert_state_dict``. ``prefix`` (e.g. ``"bert."``) goes before
+    every encoder and pooler key; a classification head's ``classifier`` keys stay unprefixed, as
+    in ``*ForSequenceClassification`` checkpoints."""
+    table = _table(config)
+    state: dict[str, np.ndarray] = {}
+    for path, array in _flat_arrays(params).items():
+        found = _source_key(path, table)
+        if found is None:
+            raise WeightsError(f"no checkpoint key for params path {'.'.join(map(str, path))} of a "
+                               f"{config.arch} model: it is not in the conversion table")
+        key, linear = found
+        if linear and path[-1] == "kernel":
+            array = array.T
+        head = path[:2] == ("head", "classifier")
+        state[("" if head else prefix) + key] = np.ascontiguousarray(array, np.float32)
+    return state

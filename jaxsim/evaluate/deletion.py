@@ -198,9 +198,9 @@ def deletion_curves(
         raise JaxsimError(f"unknown deletion methods {unknown}: choose from {', '.join(METHODS)}, random")
     steps = tuple(steps if steps is not None else (DEFAULT_PERCENTS if unit == "percent" else DEFAULT_COUNTS))
     if tuple(data.label_names) != clf.labels:
-        from jaxsim.classifier import _relabel
+        from jaxsim.classifier import relabel
 
-        data = _relabel(data, clf.labels)
+        data = relabel(data, clf.labels)
     encoded = clf.encode(data.pairs)
     index, _ = select_pairs(clf, encoded, data.labels, min_tokens=min_tokens, max_pairs=max_pairs,
                             batch_size=batch_size)

@@ -20,7 +20,6 @@ static word vectors; see ``tfidf_pairs``).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import JaxsimError
+from jaxsim.explain.result import WordPairExplanation
 from jaxsim.models import encoder_for
 from jaxsim.models.config import ModelConfig
 from jaxsim.models.ops import PLAIN_OPS
@@ -249,74 +249,6 @@ def select_top_pairs(scores: np.ndarray, top_k: int = 2, backend: str = "numpy")
     rank = np.empty(len(centres), int)
     rank[np.argsort(-centres)] = np.arange(len(rank))
     return rank[labels] < top_k
-
-
-# --- result ----------------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class WordPairExplanation:
-    """Word saliencies of both texts and the selected matched word pairs (BTI and baselines).
-
-    token_saliency_*: f32[n] per word piece (special tokens 0); word_saliency_*: f32[w].
-    word_pairs: [{"word_a", "word_b", "score", "cosine", "saliency_a", "saliency_b"}], ranked.
-    all_pairs: every matched pair before MeanShift selection, same format.
-    """
-
-    method: str
-    model: str
-    tokens_a: list[str]
-    tokens_b: list[str]
-    similarity: float
-    words_a: list[str]
-    words_b: list[str]
-    token_saliency_a: np.ndarray
-    token_saliency_b: np.ndarray
-    word_saliency_a: np.ndarray
-    word_saliency_b: np.ndarray
-    word_pairs: list[dict[str, Any]]
-    all_pairs: list[dict[str, Any]]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The BiLRP JSON keys that apply, plus ``word_pairs`` and the saliencies."""
-        return {
-            "method": self.method, "model": self.model,
-            "tokens_a": list(self.tokens_a), "tokens_b": list(self.tokens_b),
-            "similarity": self.similarity, "words_a": list(self.words_a),
-            "words_b": list(self.words_b), "word_pairs": self.word_pairs,
-            "token_saliency_a": self.token_saliency_a.tolist(),
-            "token_saliency_b": self.token_saliency_b.tolist(),
-            "word_saliency_a": self.word_saliency_a.tolist(),
-            "word_saliency_b": self.word_saliency_b.tolist(),
-        }
-
-    def to_json(self, indent: int | None = None) -> str:
-        import json
-
-        return json.dumps(self.to_dict(), indent=indent)
-
-    def show(self, k: int = 10) -> str:
-        lines = [f"{self.method} on {self.model}", f"cosine similarity = {self.similarity:.4f}",
-                 "", "selected word pairs (score = cosine x saliency_a x saliency_b):"]
-        width = max([len(p["word_a"]) for p in self.word_pairs] + [4])
-        for p in self.word_pairs[:k]:
-            lines.append(f"  {p['word_a']:>{width}} ~ {p['word_b']:<16} {p['score']:.4f}  "
-                         f"(c {p['cosine']:.2f}, s {p['saliency_a']:.2f} / {p['saliency_b']:.2f})")
-        for name, words, sal in (("a", self.words_a, self.word_saliency_a),
-                                 ("b", self.words_b, self.word_saliency_b)):
-            shown = " ".join(f"{w}({s:.2f})" for w, s in zip(words, sal, strict=True))
-            lines.append(f"\nword saliency, text {name}: {shown}")
-        return "\n".join(lines)
-
-    def to_html(self) -> str:
-        """One self-contained HTML page: matched pairs as lines and matrix, saliencies."""
-        from jaxsim.viz.html import word_pairs_html
-
-        return word_pairs_html(self)
-
-    def _repr_html_(self) -> str:  # Jupyter
-        from jaxsim.viz.html import notebook_html
-
-        return notebook_html(self.to_html())
 
 
 def _pair_dicts(pairs, scores, cos, sal_a, sal_b, words_a, words_b) -> list[dict[str, Any]]:

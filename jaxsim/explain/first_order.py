@@ -23,33 +23,26 @@ per (method, batch shape); padded positions get exactly 0.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import json
 from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import JaxsimError
+from jaxsim.explain.result import TokenExplanation
 from jaxsim.explain.rules import composite
 from jaxsim.models import encoder_for
 from jaxsim.models.config import ModelConfig
 from jaxsim.models.heads import classify
 from jaxsim.models.ops import PLAIN_OPS, Ops
-from jaxsim.text import BatchPlan, Encoded, aggregate, map_batches, pad_batch
+from jaxsim.text import BatchPlan, Encoded, map_batches, pad_batch
 from jaxsim.types import Array
 
 METHODS = ("gs", "gi", "lrp", "lrp_eps", "lrp_ab", "lat", "lat_mix")
 OUTPUTS = ("logit", "probability")
-#: Piece -> word aggregation per method (METHODS.md §0): sums keep conservation; GS takes the max.
-WORD_AGGREGATION = {"gs": "max", "gi": "sum", "lrp": "sum", "lrp_eps": "sum", "lrp_ab": "sum",
-                    "lat": "sum", "lat_mix": "sum"}
-
-
 class Attribution(NamedTuple):
     """One batch. scores, signed: f32[B, n]; logits: f32[B, C]; target: i32[B]; explained: f32[B]."""
 
@@ -153,129 +146,6 @@ def attribute(
         signed = (x * grad).sum(-1)
     mask_f = mask.astype(x.dtype)
     return Attribution(scores * mask_f, signed * mask_f, logits, target, explained)
-
-
-# --- results ----------------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class TokenExplanation:
-    """Token attributions for one sentence pair under a classifier.
-
-    tokens: the word pieces of ``[CLS] a [SEP] b [SEP]``; segment: i32[n] 0 (a), 1 (b), -1
-    (specials); scores: f32[n] per-token scores as the method defines them (all ≥ 0);
-    signed: f32[n] signed per-token sums (see module doc); word_ids index ``words`` (a's then b's).
-    """
-
-    method: str
-    model: str
-    tokens: list[str]
-    segment: np.ndarray
-    scores: np.ndarray
-    signed: np.ndarray
-    words: list[str]
-    word_ids: np.ndarray
-    special: np.ndarray
-    labels: tuple[str, ...]
-    logits: np.ndarray
-    target: int
-    output: str
-    explained_value: float
-    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    @property
-    def probabilities(self) -> np.ndarray:
-        e = np.exp(self.logits - self.logits.max())
-        return e / e.sum()
-
-    @property
-    def predicted(self) -> int:
-        return int(np.argmax(self.logits))
-
-    @property
-    def target_label(self) -> str:
-        return self.labels[self.target]
-
-    def word_scores(self, how: str | None = None) -> tuple[list[str], np.ndarray]:
-        """Scores aggregated over each word's pieces (sum, or max for GS; specials dropped)."""
-        how = how or WORD_AGGREGATION.get(self.method, "sum")
-        return list(self.words), aggregate(self.scores, self.word_ids, len(self.words), reduce=how)
-
-    def top_words(self, k: int = 8) -> list[tuple[str, str, float]]:
-        """``[(side, word, score)]`` with the k largest word scores; side "a" or "b"."""
-        words, values = self.word_scores()
-        sides = np.full(len(words), "a", dtype=object)
-        for t, w in enumerate(self.word_ids):
-            if w >= 0:
-                sides[w] = "a" if self.segment[t] == 0 else "b"
-        order = np.argsort(-values, kind="stable")[:k]
-        return [(str(sides[i]), words[i], float(values[i])) for i in order]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON contract of first-order methods (README)."""
-        words, word_values = self.word_scores()
-        return {
-            "method": self.method, "model": self.model, "labels": list(self.labels),
-            "logits": self.logits.tolist(), "probabilities": self.probabilities.tolist(),
-            "predicted": self.labels[self.predicted], "target": self.target_label,
-            "explained": self.output, "explained_value": self.explained_value,
-            "tokens": list(self.tokens), "segment": self.segment.tolist(),
-            "scores": self.scores.tolist(), "signed": self.signed.tolist(),
-            "sum_signed": float(self.signed.sum()), "words": words,
-            "word_scores": word_values.tolist(),
-        }
-
-    def to_json(self, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
-
-    def show(self, k: int = 8) -> str:
-        """Terminal view: prediction, the explained value, top words and the scored tokens."""
-        probs = self.probabilities
-        lines = [
-            f"{self.method} on {self.model}: predicted {self.labels[self.predicted]} "
-            f"(p = {probs[self.predicted]:.3f}); explaining the {self.output} of "
-            f"{self.target_label} = {self.explained_value:.4f}",
-            "", f"top {k} words (score / max):",
-        ]
-        top = self.top_words(k)
-        peak = max((abs(s) for _, _, s in top), default=0.0) or 1.0
-        width = max((len(w) for _, w, _ in top), default=0)
-        for side, word, score in top:
-            lines.append(f"  {side}: {word:<{width}} {score / peak:6.3f} {'#' * round(20 * score / peak)}")
-        peak_t = float(np.abs(self.scores).max()) or 1.0
-        lines += ["", "tokens (score / max):",
-                  "  " + " ".join(f"{t}:{s / peak_t:.2f}" for t, s in zip(self.tokens, self.scores,
-                                                                        strict=True))]
-        return "\n".join(lines)
-
-    def to_html(self) -> str:
-        """One self-contained HTML page: both texts shaded by score, bars, word / piece toggle."""
-        from jaxsim.viz.html import token_scores_html
-
-        return token_scores_html(self)
-
-    def _repr_html_(self) -> str:  # Jupyter
-        from jaxsim.viz.html import notebook_html
-
-        return notebook_html(self.to_html())
-
-    def save_png(self, path: str | Path) -> Path:
-        """Bar chart of the token scores (a's pieces, then b's), specials in grey."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        path = Path(path)
-        fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(self.tokens)), 3.0))
-        colors = ["0.6" if s < 0 else ("tab:blue" if s == 0 else "tab:orange") for s in self.segment]
-        ax.bar(np.arange(len(self.tokens)), self.scores, color=colors)
-        ax.set_xticks(np.arange(len(self.tokens)), self.tokens, rotation=90, fontsize=8)
-        ax.set_ylabel(f"{self.method} score")
-        ax.set_title(f"{self.method}: {self.output} of {self.target_label}", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return path
 
 
 # --- model-level API --------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -43,7 +43,7 @@ import numpy as np
 import optax
 
 from jaxsim.errors import JaxsimError
-from jaxsim.explain.first_order import TokenExplanation
+from jaxsim.explain.result import GroupExplanation
 from jaxsim.explain.rules import composite
 from jaxsim.models import encoder_for
 from jaxsim.models.config import BertConfig, ModelConfig
@@ -440,89 +440,6 @@ def gmask_batch(params: dict, ids: Array, type_ids: Array, mask: Array, segment:
     It changes speed and float summation order only."""
     one = functools.partial(_explain_one, model_fn or masked_logits, params, config, settings, chunk_rows)
     return jax.vmap(one)(ids, type_ids, mask, segment, keys)
-
-
-# --- results ---------------------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class GroupExplanation(TokenExplanation):
-    """A ``TokenExplanation`` whose ``scores`` are GMASK θ (Eq. 8) on the selected pieces, 0
-    elsewhere (``method="gmask"``), or IMASK keep probabilities (``"imask"``); ``signed`` equals
-    ``scores``. ``explained_value`` is p(ŷ). Extras: ``ranking`` (content positions, best first),
-    ``groups`` i32[n] most probable group of each selected piece (-1 otherwise), ``group_probs``
-    f32[G] (ψ), ``token_group_probs`` f32[n, G], ``imask`` f32[n], ``losses``."""
-
-    def word_scores(self, how: str | None = None) -> tuple[list[str], np.ndarray]:
-        return super().word_scores(how or "max")                     # METHODS.md §0: GMASK max
-
-    @property
-    def ranking(self) -> np.ndarray:
-        return np.asarray(self.extras["ranking"])
-
-    @property
-    def groups(self) -> np.ndarray:
-        return np.asarray(self.extras["groups"])
-
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out.update({
-            "ranking": self.ranking.tolist(), "groups": self.groups.tolist(),
-            "group_probs": np.asarray(self.extras["group_probs"]).tolist(),
-            "imask": np.asarray(self.extras["imask"]).tolist(),
-            "settings": self.extras.get("settings", {}),
-        })
-        return out
-
-    def group_lines(self) -> list[str]:
-        """``group i (ψ = ...): a: w1 w2 | b: w3`` for the groups that hold pieces, by ψ."""
-        psi = np.asarray(self.extras["group_probs"])
-        lines = []
-        for g in np.argsort(-psi, kind="stable"):
-            members = np.flatnonzero(self.groups == g)
-            if not len(members):
-                continue
-            a = " ".join(self.tokens[t] for t in members if self.segment[t] == 0) or "-"
-            b = " ".join(self.tokens[t] for t in members if self.segment[t] == 1) or "-"
-            lines.append(f"  group {g} (psi = {psi[g]:.3f}): a: {a} | b: {b}")
-        return lines
-
-    def show(self, k: int = 8) -> str:
-        """IMASK: the token-score view. GMASK: θ per word with bars over the *range* of the selected
-        pieces' θ (θ is a convex mix of ψ, so the values cluster: bars against the max would all be
-        full), each piece's rank, then the word groups."""
-        if self.method != "gmask":
-            return super().show(k)
-        probs = self.probabilities
-        selected = self.scores[self.groups >= 0]
-        low, high = (float(selected.min()), float(selected.max())) if selected.size else (0.0, 1.0)
-        span = (high - low) or 1.0
-        top = [t for t in self.top_words(k) if t[2] > 0]
-        width = max((len(w) for _, w, _ in top), default=0)
-        rank = {int(t): r + 1 for r, t in enumerate(self.ranking[: selected.size])}
-        lines = [f"gmask on {self.model}: predicted {self.labels[self.predicted]} "
-                 f"(p = {probs[self.predicted]:.3f}); {selected.size} pieces selected, "
-                 f"theta {low:.4f} .. {high:.4f}", "",
-                 f"top {len(top)} words (theta; bar = place between the lowest and highest theta):"]
-        lines += [f"  {side}: {word:<{width}} {score:.4f} {'#' * (1 + round(19 * (score - low) / span))}"
-                  for side, word, score in top]
-        lines += ["", "tokens (GMASK rank; - = not selected):",
-                  "  " + " ".join(f"{tok}:{rank.get(t, '-')}" for t, tok in enumerate(self.tokens)),
-                  "", "word groups (by group selection probability):", *self.group_lines()]
-        return "\n".join(lines)
-
-    def to_html(self) -> str:
-        """GMASK: the interactive group page (``jaxsim.viz.html.groups_html``): word pieces of both
-        texts coloured by group, lines between the pieces of a and b in the same group, ψ per
-        group. IMASK: the token-score page."""
-        if self.method != "gmask":
-            return super().to_html()
-        from jaxsim.viz.html import groups_html
-
-        sides = [np.flatnonzero(self.segment == s) for s in (0, 1)]
-        pieces = [[self.tokens[t] for t in idx] for idx in sides]
-        groups = [int(self.groups[t]) for idx in sides for t in idx]
-        return groups_html(pieces[0], pieces[1], groups, np.asarray(self.extras["group_probs"]),
-                           method="gmask", model=self.model)
 
 
 def _check_classifier(config: ModelConfig) -> None:

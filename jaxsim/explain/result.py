@@ -1,20 +1,138 @@
-"""Typed explanation results shared by every pair explainer.
+"""Every explanation result, in one place: typed, JSON-able, viewable, and registered pytrees.
 
-``PairExplanation`` keeps the raw token-pair relevance (never normalised), the tokens and the
-word map; word-level aggregation, JSON, the terminal view and the figures are derived from it.
+- ``PairExplanation``: token-pair relevance ``R f64[n_a, n_b]`` of a similarity (BiLRP, H×P,
+  Embeddings), raw (never normalised), with tokens and the word map.
+- ``WordPairExplanation``: BTI's word saliencies and matched word pairs.
+- ``TokenExplanation``: first-order token scores of a pair classifier (GS, GI, LRP, LAT).
+- ``GroupExplanation``: GMASK / IMASK word-piece groups of a pair classifier.
+
+Results are data: word-level aggregation and rankings live here; every view (terminal text, HTML
+page, figures) lives in ``jaxsim.viz`` and is reached through the shared ``Explanation`` methods
+``show``, ``to_html``, ``_repr_html_`` and ``save_png`` (a call that imports the view: ``viz``
+sits above ``explain``). Each result is a registered pytree: its arrays are the leaves, its names
+and scalars static data, so results pass through ``jax.tree_util``, ``jit`` boundaries and orbax.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
+from jaxsim.errors import OptionError
 from jaxsim.text import Encoded, aggregate
 
+#: Piece -> word aggregation per method: sums keep conservation; GS takes the max; GMASK's θ max.
+WORD_AGGREGATION = {"gs": "max", "gi": "sum", "lrp": "sum", "lrp_eps": "sum", "lrp_ab": "sum",
+                    "lat": "sum", "lat_mix": "sum", "gmask": "max", "imask": "max"}
+
+
+class Explanation:
+    """The shared base: JSON from ``to_dict``; views from ``jaxsim.viz``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def show(self, k: int | None = None) -> str:
+        """A compact terminal view (``jaxsim.viz.terminal.render``); ``k`` top items."""
+        from jaxsim.viz.terminal import render
+
+        return render(self, k)
+
+    def to_html(self) -> str:
+        """One self-contained HTML page (``jaxsim.viz.html.explanation_html``)."""
+        from jaxsim.viz.html import explanation_html
+
+        return explanation_html(self)
+
+    def _repr_html_(self) -> str:  # Jupyter
+        from jaxsim.viz.html import notebook_html
+
+        return notebook_html(self.to_html())
+
+    def save_png(self, path: str | Path, kind: str = "both") -> Path:
+        """A PNG figure (``jaxsim.viz.figures.save_png``): pair results draw the heatmap
+        (``matrix``), the paper-style lines (``lines``) or ``both``; token results a bar chart."""
+        from jaxsim.viz.figures import save_png
+
+        return save_png(self, Path(path), kind)
+
+
+# --- pytree registration -------------------------------------------------------------------------
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, (np.ndarray, jax.Array))
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in of static data (lists, dicts, arrays inside extras' static part)."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return ("ndarray", value.shape, value.dtype.str, value.tobytes())
+    return value
+
+
+class _Static:
+    """The static (non-array) fields of a result: compared and hashed by content, so equal results
+    share a treedef (jit caches) while the fields keep their Python types (lists stay lists)."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: tuple[tuple[str, Any], ...]):
+        self.fields = fields
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Static) and _frozen(self.fields) == _frozen(other.fields)
+
+    def __hash__(self) -> int:
+        return hash(_frozen(self.fields))
+
+
+def _register(cls: type, leaves: tuple[str, ...]) -> type:
+    """Register a result dataclass as a pytree: ``leaves`` (array fields) and the array values of
+    ``extras`` are children; every other field is static."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    static = tuple(n for n in names if n not in leaves and n != "extras")
+    has_extras = "extras" in names
+
+    def flatten(result):
+        extras = result.extras if has_extras else {}
+        array_keys = tuple(k for k, v in extras.items() if _is_array(v))
+        rest = {k: v for k, v in extras.items() if k not in array_keys}
+        fields = tuple((n, getattr(result, n)) for n in static) + ((("extras", rest),) if has_extras else ())
+        children = tuple(getattr(result, n) for n in leaves) + tuple(extras[k] for k in array_keys)
+        return children, _Static(fields + (("__extras_arrays__", array_keys),))
+
+    def unflatten(aux: _Static, children):
+        fields = dict(aux.fields)
+        array_keys = fields.pop("__extras_arrays__")
+        fields.update(zip(leaves, children[: len(leaves)], strict=True))
+        if has_extras:
+            fields["extras"] = {**fields["extras"],
+                                **dict(zip(array_keys, children[len(leaves):], strict=True))}
+        return cls(**fields)
+
+    jax.tree_util.register_pytree_node(cls, flatten, unflatten)
+    return cls
+
+
+def result_pytree(*leaves: str) -> Callable[[type], type]:
+    """Class decorator: ``_register(cls, leaves)``."""
+    return lambda cls: _register(cls, leaves)
+
+
+# --- word aggregation ----------------------------------------------------------------------------
 
 def word_groups(
     tokens: list[str], word_ids: np.ndarray, words: list[str], special: np.ndarray,
@@ -42,8 +160,11 @@ def word_groups(
     return labels, groups
 
 
+# --- the results ---------------------------------------------------------------------------------
+
+@result_pytree("relevance", "word_ids_a", "word_ids_b", "special_a", "special_b")
 @dataclasses.dataclass(frozen=True)
-class PairExplanation:
+class PairExplanation(Explanation):
     """Token-pair relevance for one text pair.
 
     relevance: f64[n_a, n_b] raw; ``relevance.sum()`` is what the similarity decomposes into
@@ -99,7 +220,7 @@ class PairExplanation:
         elif level == "token":
             labels_a, labels_b, matrix = self.tokens_a, self.tokens_b, self.relevance
         else:
-            raise ValueError(f"level must be 'word' or 'token', got {level!r}")
+            raise OptionError(f"level must be 'word' or 'token', got {level!r}")
         flat = np.argsort(-np.abs(matrix), axis=None)[:k]
         return [(labels_a[i], labels_b[j], float(matrix[i, j]))
                 for i, j in zip(*np.unravel_index(flat, matrix.shape), strict=True)]
@@ -122,28 +243,137 @@ class PairExplanation:
         out.update({k: v for k, v in self.extras.items() if k == "word_pairs"})
         return out
 
-    def to_json(self, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
 
-    def show(self, k: int = 8) -> str:
-        """A compact terminal view: header, top word pairs, and the word matrix (÷ max|R|)."""
-        from jaxsim.viz.terminal import render_pair
+@result_pytree("token_saliency_a", "token_saliency_b", "word_saliency_a", "word_saliency_b")
+@dataclasses.dataclass(frozen=True)
+class WordPairExplanation(Explanation):
+    """Word saliencies of both texts and the selected matched word pairs (BTI and baselines).
 
-        return render_pair(self, k)
+    token_saliency_*: f32[n] per word piece (special tokens 0); word_saliency_*: f32[w].
+    word_pairs: [{"word_a", "word_b", "score", "cosine", "saliency_a", "saliency_b"}], ranked.
+    all_pairs: every matched pair before MeanShift selection, same format.
+    """
 
-    def to_html(self) -> str:
-        """One self-contained HTML page: heatmap, paper-style lines, word / word-piece toggle."""
-        from jaxsim.viz.html import pair_html
+    method: str
+    model: str
+    tokens_a: list[str]
+    tokens_b: list[str]
+    similarity: float
+    words_a: list[str]
+    words_b: list[str]
+    token_saliency_a: np.ndarray
+    token_saliency_b: np.ndarray
+    word_saliency_a: np.ndarray
+    word_saliency_b: np.ndarray
+    word_pairs: list[dict[str, Any]]
+    all_pairs: list[dict[str, Any]]
 
-        return pair_html(self)
+    def to_dict(self) -> dict[str, Any]:
+        """The BiLRP JSON keys that apply, plus ``word_pairs`` and the saliencies."""
+        return {
+            "method": self.method, "model": self.model,
+            "tokens_a": list(self.tokens_a), "tokens_b": list(self.tokens_b),
+            "similarity": self.similarity, "words_a": list(self.words_a),
+            "words_b": list(self.words_b), "word_pairs": self.word_pairs,
+            "token_saliency_a": self.token_saliency_a.tolist(),
+            "token_saliency_b": self.token_saliency_b.tolist(),
+            "word_saliency_a": self.word_saliency_a.tolist(),
+            "word_saliency_b": self.word_saliency_b.tolist(),
+        }
 
-    def _repr_html_(self) -> str:  # Jupyter
-        from jaxsim.viz.html import notebook_html
 
-        return notebook_html(self.to_html())
+@result_pytree("segment", "scores", "signed", "word_ids", "special", "logits")
+@dataclasses.dataclass(frozen=True)
+class TokenExplanation(Explanation):
+    """Token attributions for one sentence pair under a classifier.
 
-    def save_png(self, path: str | Path, kind: str = "both") -> Path:
-        """Heatmap (``matrix``), the paper-style figure (``lines``) or ``both`` side by side."""
-        from jaxsim.viz.figures import save_pair_png
+    tokens: the word pieces of ``[CLS] a [SEP] b [SEP]``; segment: i32[n] 0 (a), 1 (b), -1
+    (specials); scores: f32[n] per-token scores as the method defines them (all ≥ 0);
+    signed: f32[n] signed per-token sums (see module doc); word_ids index ``words`` (a's then b's).
+    """
 
-        return save_pair_png(self, Path(path), kind)
+    method: str
+    model: str
+    tokens: list[str]
+    segment: np.ndarray
+    scores: np.ndarray
+    signed: np.ndarray
+    words: list[str]
+    word_ids: np.ndarray
+    special: np.ndarray
+    labels: tuple[str, ...]
+    logits: np.ndarray
+    target: int
+    output: str
+    explained_value: float
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        e = np.exp(self.logits - self.logits.max())
+        return e / e.sum()
+
+    @property
+    def predicted(self) -> int:
+        return int(np.argmax(self.logits))
+
+    @property
+    def target_label(self) -> str:
+        return self.labels[self.target]
+
+    def word_scores(self, how: str | None = None) -> tuple[list[str], np.ndarray]:
+        """Scores aggregated over each word's pieces (sum, or max for GS; specials dropped)."""
+        how = how or WORD_AGGREGATION.get(self.method, "sum")
+        return list(self.words), aggregate(self.scores, self.word_ids, len(self.words), reduce=how)
+
+    def top_words(self, k: int = 8) -> list[tuple[str, str, float]]:
+        """``[(side, word, score)]`` with the k largest word scores; side "a" or "b"."""
+        words, values = self.word_scores()
+        sides = np.full(len(words), "a", dtype=object)
+        for t, w in enumerate(self.word_ids):
+            if w >= 0:
+                sides[w] = "a" if self.segment[t] == 0 else "b"
+        order = np.argsort(-values, kind="stable")[:k]
+        return [(str(sides[i]), words[i], float(values[i])) for i in order]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract of first-order methods (README)."""
+        words, word_values = self.word_scores()
+        return {
+            "method": self.method, "model": self.model, "labels": list(self.labels),
+            "logits": self.logits.tolist(), "probabilities": self.probabilities.tolist(),
+            "predicted": self.labels[self.predicted], "target": self.target_label,
+            "explained": self.output, "explained_value": self.explained_value,
+            "tokens": list(self.tokens), "segment": self.segment.tolist(),
+            "scores": self.scores.tolist(), "signed": self.signed.tolist(),
+            "sum_signed": float(self.signed.sum()), "words": words,
+            "word_scores": word_values.tolist(),
+        }
+
+
+@result_pytree("segment", "scores", "signed", "word_ids", "special", "logits")
+@dataclasses.dataclass(frozen=True)
+class GroupExplanation(TokenExplanation):
+    """A ``TokenExplanation`` whose ``scores`` are GMASK θ (Eq. 8) on the selected pieces, 0
+    elsewhere (``method="gmask"``), or IMASK keep probabilities (``"imask"``); ``signed`` equals
+    ``scores``. ``explained_value`` is p(ŷ). Extras: ``ranking`` (content positions, best first),
+    ``groups`` i32[n] most probable group of each selected piece (-1 otherwise), ``group_probs``
+    f32[G] (ψ), ``token_group_probs`` f32[n, G], ``imask`` f32[n], ``losses``."""
+
+    @property
+    def ranking(self) -> np.ndarray:
+        return np.asarray(self.extras["ranking"])
+
+    @property
+    def groups(self) -> np.ndarray:
+        return np.asarray(self.extras["groups"])
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out.update({
+            "ranking": self.ranking.tolist(), "groups": self.groups.tolist(),
+            "group_probs": np.asarray(self.extras["group_probs"]).tolist(),
+            "imask": np.asarray(self.extras["imask"]).tolist(),
+            "settings": self.extras.get("settings", {}),
+        })
+        return out

@@ -7,23 +7,21 @@
   ``v_t = W_v h_t + b_v``, a learned query ``q`` (0 at init = mean of v over real tokens),
   ``alpha = softmax_t(q.k_t / sqrt(d) + mask)``, ``phi = sum_t alpha_t v_t``. The attention
   weights go through ``ops.softmax`` so the AH rule detaches them.
-- ``bti_mean``: BTI Eq. 1, mean over content tokens only (positions 1..q: no [CLS], [SEP], pad).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsim.errors import OptionError
 from jaxsim.models.layers import dense
 from jaxsim.models.ops import Ops
 from jaxsim.types import Array
 
-PoolingName = Literal["cls", "mean", "qkv"]
 POOLINGS: tuple[str, ...] = ("cls", "mean", "qkv")
 
 
@@ -37,19 +35,6 @@ def mean_pool(hidden: Array, mask: Array) -> Array:
     """Masked mean over real tokens: ``f32[B, n, d], bool[B, n] -> f32[B, d]``."""
     weights = mask.astype(hidden.dtype)
     return (hidden * weights[..., None]).sum(1) / jnp.maximum(weights.sum(1, keepdims=True), 1e-9)
-
-
-def content_mask(mask: Array) -> Array:
-    """Real tokens minus the first ([CLS]) and the last real one ([SEP]): ``bool[B, n]``."""
-    n = mask.shape[-1]
-    length = mask.sum(-1, keepdims=True)
-    position = jnp.arange(n)[None, :]
-    return mask & (position >= 1) & (position < length - 1)
-
-
-def bti_mean_pool(hidden: Array, mask: Array) -> Array:
-    """BTI Eq. 1: ``F_p = (1/q) sum_{i=2}^{q+1} B(p)_i`` over content tokens only."""
-    return mean_pool(hidden, content_mask(mask))
 
 
 def init_qkv_params(d: int, seed: int = 0) -> dict:
@@ -83,9 +68,10 @@ def pool(
         return mean_pool(hidden, mask)
     if name == "qkv":
         if pool_params is None:
-            raise ValueError("qkv pooling needs its params (jaxsim.models.pooling.init_qkv_params)")
+            raise OptionError("qkv pooling needs its params: pass pool_params=init_qkv_params(d) "
+                              "(jaxsim.models.pooling) or load the model with pooling='qkv'")
         return qkv_pool(pool_params, ops, hidden, mask)
-    raise ValueError(f"unknown pooling {name!r}: choose one of {POOLINGS}")
+    raise OptionError(f"unknown pooling {name!r}: choose one of {', '.join(POOLINGS)}")
 
 
 def segment_members(segments: Array, max_segments: int) -> Array:

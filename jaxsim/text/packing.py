@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jaxsim.errors import OptionError
 from jaxsim.text.tokenizer import Encoded
 
 
@@ -53,7 +54,8 @@ def best_fit_rows(
     be ``<= row_length``. Deterministic: ties keep input order and the earlier row.
     """
     if any(n > row_length for n in lengths):
-        raise ValueError(f"a text is longer than row_length={row_length}; embed it unpacked")
+        raise OptionError(f"a text is longer than row_length={row_length}: embed it unpacked "
+                          "(Model.embed(..., packing=False)) or raise row_length")
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     rows: list[list[int]] = []
     open_rows: list[tuple[int, int]] = []  # (free tokens, row index), sorted; full rows leave it

@@ -13,6 +13,8 @@ import unicodedata
 
 import numpy as np
 
+from jaxsim.errors import OptionError
+
 _CHUNK = re.compile(r"\S+")
 
 
@@ -79,5 +81,5 @@ def aggregate(values: np.ndarray, word_ids: np.ndarray, n_words: int, axis: int 
             if len(rows):
                 out[w] = rows.max(0) if reduce == "max" else rows.mean(0)
     else:
-        raise ValueError(f"unknown reduce {reduce!r}: choose sum, max or mean")
+        raise OptionError(f"unknown reduce {reduce!r}: choose sum, max or mean")
     return np.moveaxis(out, 0, axis)

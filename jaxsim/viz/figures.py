@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxsim.errors import JaxsimError, OptionError
+from jaxsim.explain.result import Explanation, PairExplanation, TokenExplanation
+
 
 def _heatmap(ax, labels_a, labels_b, matrix) -> None:
     scale = float(np.abs(matrix).max()) or 1.0
@@ -35,14 +38,14 @@ def _lines(ax, labels_a, labels_b, matrix, threshold: float = 0.2) -> None:
     ax.axis("off")
 
 
-def save_pair_png(result, path: Path, kind: str = "both") -> Path:
+def save_pair_png(result: PairExplanation, path: Path, kind: str = "both") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     if kind not in ("matrix", "lines", "both"):
-        raise ValueError(f"kind must be matrix, lines or both, got {kind!r}")
+        raise OptionError(f"kind must be matrix, lines or both, got {kind!r}")
     labels_a, labels_b, matrix = result.word_relevance()
     panels = ["matrix", "lines"] if kind == "both" else [kind]
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5), squeeze=False)
@@ -55,3 +58,32 @@ def save_pair_png(result, path: Path, kind: str = "both") -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def save_token_png(result: TokenExplanation, path: Path) -> Path:
+    """Bar chart of the token scores (a's pieces, then b's), specials in grey."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(result.tokens)), 3.0))
+    colors = ["0.6" if s < 0 else ("tab:blue" if s == 0 else "tab:orange") for s in result.segment]
+    ax.bar(np.arange(len(result.tokens)), result.scores, color=colors)
+    ax.set_xticks(np.arange(len(result.tokens)), result.tokens, rotation=90, fontsize=8)
+    ax.set_ylabel(f"{result.method} score")
+    ax.set_title(f"{result.method}: {result.output} of {result.target_label}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def save_png(result: Explanation, path: Path, kind: str = "both") -> Path:
+    """The figure of any result that has one: pair relevance (``save_pair_png``, ``kind``) or token
+    scores (``save_token_png``)."""
+    if isinstance(result, PairExplanation):
+        return save_pair_png(result, path, kind)
+    if isinstance(result, TokenExplanation):
+        return save_token_png(result, path)
+    raise JaxsimError(f"no figure for {type(result).__name__}: use to_html() or show()")

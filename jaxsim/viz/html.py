@@ -29,6 +29,13 @@ from typing import Any
 import numpy as np
 
 from jaxsim.errors import JaxsimError
+from jaxsim.explain.result import (
+    Explanation,
+    GroupExplanation,
+    PairExplanation,
+    TokenExplanation,
+    WordPairExplanation,
+)
 
 Data = dict[str, Any]
 
@@ -308,13 +315,26 @@ def groups_html(words_a: Sequence[str], words_b: Sequence[str], groups, importan
     return page(groups_data(words_a, words_b, groups, importance, **meta))
 
 
-def explanation_data(result) -> Data:
-    """Page data of any jaxsim result (pair relevance, word pairs or token scores)."""
-    if hasattr(result, "relevance"):
+def gmask_groups_data(result: GroupExplanation) -> Data:
+    """Page data of a GMASK result: word pieces of both texts coloured by group, lines between
+    the pieces of a and b in the same group, ψ per group (``groups_data``)."""
+    sides = [np.flatnonzero(result.segment == s) for s in (0, 1)]
+    pieces = [[result.tokens[t] for t in idx] for idx in sides]
+    groups = [int(result.groups[t]) for idx in sides for t in idx]
+    return groups_data(pieces[0], pieces[1], groups, np.asarray(result.extras["group_probs"]),
+                       method="gmask", model=result.model)
+
+
+def explanation_data(result: Explanation) -> Data:
+    """Page data of any jaxsim result (pair relevance, word pairs, word groups or token scores;
+    IMASK results show their token scores)."""
+    if isinstance(result, PairExplanation):
         return pair_data(result)
-    if hasattr(result, "word_pairs"):
+    if isinstance(result, WordPairExplanation):
         return word_pairs_data(result)
-    if hasattr(result, "segment"):
+    if isinstance(result, GroupExplanation) and result.method == "gmask":
+        return gmask_groups_data(result)
+    if isinstance(result, TokenExplanation):
         return token_scores_data(result)
     raise JaxsimError(f"no HTML view for {type(result).__name__}")
 
