@@ -23,7 +23,7 @@ from jaxsim.models.placement import Placement, place_params
 from jaxsim.text import Encoded, TruncationWarning
 
 
-def encode_checked(model, text: str, truncate: bool, need_content: bool
+def encode_checked(model: Model, text: str, truncate: bool, need_content: bool
                    ) -> Encoded | tuple[str, str]:
     """Tokenise one text, or say why not as ``(reason, detail)``: ``empty``, ``too_long``
     (unless ``truncate``) or ``no_content`` (only special tokens, for methods that need content)."""
@@ -41,7 +41,7 @@ def encode_checked(model, text: str, truncate: bool, need_content: bool
     return enc
 
 
-def check_rows(model, rows: Sequence[Row], truncate: bool, need_content: bool
+def check_rows(model: Model, rows: Sequence[Row], truncate: bool, need_content: bool
                ) -> tuple[list[Pair], dict[str, Encoded], list[BadRow]]:
     """Split a shard's rows into good pairs (every distinct text encoded once) and bad rows."""
     encoded: dict[str, Encoded | tuple[str, str]] = {}

@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +29,9 @@ from jaxsim.train.checkpoint import restore_state, save_state
 from jaxsim.train.data import epoch_order
 from jaxsim.train.optim import make_optimizer
 from jaxsim.train.step import TrainState, apply_gradients, init_state
+
+if TYPE_CHECKING:
+    from jaxsim.model import Model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +96,8 @@ def _optimizer(cfg: BiEncoderConfig, total_steps: int):
     return make_optimizer(cfg.learning_rate, total_steps, cfg.warmup_ratio, cfg.weight_decay, cfg.clip_norm)
 
 
-def train_bi_encoder(model, pairs: Sequence[tuple[str, str]], targets: np.ndarray, cfg: BiEncoderConfig,
+def train_bi_encoder(model: Model, pairs: Sequence[tuple[str, str]], targets: np.ndarray,
+                     cfg: BiEncoderConfig,
                      out_dir: str | Path | None = None, progress: bool = True):
     """Fine-tune ``model``'s encoder and a ``cfg.pooling`` head on ``pairs`` -> (model with the
     trained params and pooling, history list of {"epoch", "step", "loss"}). With ``out_dir``,
@@ -142,7 +147,7 @@ def train_bi_encoder(model, pairs: Sequence[tuple[str, str]], targets: np.ndarra
     return trained, history
 
 
-def load_bi_encoder(model, out_dir: str | Path):
+def load_bi_encoder(model: Model, out_dir: str | Path):
     """The bi-encoder saved by ``train_bi_encoder(..., out_dir)`` on top of ``model`` (same base)."""
     manager = checkpoint_manager(Path(out_dir) / "checkpoints", max_to_keep=1)
     try:
@@ -167,7 +172,7 @@ def _progress_only():
     return ocp.args.Composite(progress=ocp.args.JsonRestore())
 
 
-def predict(model, pairs: Sequence[tuple[str, str]], batch_size: int = 64) -> np.ndarray:
+def predict(model: Model, pairs: Sequence[tuple[str, str]], batch_size: int = 64) -> np.ndarray:
     """``f64[N]`` dot products of the un-normalised pooled embeddings (the regressor's output)."""
     from jaxsim.evaluate.sts import pair_similarities
 

@@ -19,12 +19,16 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import JaxsimError
 from jaxsim.text import Batch, BatchPlan, Encoded, map_batches
+
+if TYPE_CHECKING:
+    from jaxsim.classifier import Classifier
 
 DEFAULT_PERCENTS = (0, 5, 10, 15, 20, 30, 40, 50)
 DEFAULT_COUNTS = tuple(range(11))
@@ -56,7 +60,8 @@ def deleted_ids(ids: np.ndarray, order: np.ndarray, counts: np.ndarray, pad_id: 
     return rows
 
 
-def logits_of_rows(clf, rows: list[np.ndarray], type_ids: list[np.ndarray], batch_size: int) -> np.ndarray:
+def logits_of_rows(clf: Classifier, rows: list[np.ndarray], type_ids: list[np.ndarray],
+                   batch_size: int) -> np.ndarray:
     """Logits ``f32[R, C]`` of many id rows (each with its own type ids, mask = all real)."""
     from jaxsim.models import pair_logits
 
@@ -167,7 +172,7 @@ def attribution_correlation(scores_a: Sequence[np.ndarray], scores_b: Sequence[n
     return float(np.mean(values)) if values else float("nan")
 
 
-def select_pairs(clf, encoded: Sequence[Encoded], labels: np.ndarray, *, min_tokens: int = 10,
+def select_pairs(clf: Classifier, encoded: Sequence[Encoded], labels: np.ndarray, *, min_tokens: int = 10,
                  max_pairs: int | None = 1000, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the pairs classified correctly with ``>= min_tokens`` tokens (first
     ``max_pairs``, in data order) and the logits of all pairs."""

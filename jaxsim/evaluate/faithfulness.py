@@ -21,12 +21,17 @@ import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from jaxsim.errors import JaxsimError
 from jaxsim.evaluate.deletion import logits_of_rows
 from jaxsim.text import Encoded
+
+if TYPE_CHECKING:
+    from jaxsim.classifier import Classifier
+    from jaxsim.model import Model
 
 AOPC_STEPS = tuple(range(1, 11))
 POST_HOC_STEPS = tuple(range(1, 11))
@@ -142,7 +147,8 @@ class FaithfulnessResult:
         return "\n".join(lines) + "\n"
 
 
-def evaluate_rankings(classifier, encoded: Sequence[Encoded], rankings: dict[str, Sequence[np.ndarray]], *,
+def evaluate_rankings(classifier: Classifier | Model, encoded: Sequence[Encoded],
+                      rankings: dict[str, Sequence[np.ndarray]], *,
                       batch_size: int = 64, progress: bool = False) -> FaithfulnessResult:
     """All three metrics for every method's per-pair content rankings (``rankings[m][i]``)."""
     from tqdm.auto import tqdm
@@ -196,7 +202,8 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(-1, keepdims=True)
 
 
-def first_order_rankings(classifier, encoded: Sequence[Encoded], segments: Sequence[np.ndarray],
+def first_order_rankings(classifier: Classifier | Model, encoded: Sequence[Encoded],
+                         segments: Sequence[np.ndarray],
                          methods: Sequence[str], *, batch_size: int = 16, seed: int = 0
                          ) -> dict[str, list[np.ndarray]]:
     """Content rankings by GS/GI/LRP/LAT scores (predicted class) or a seeded random order."""

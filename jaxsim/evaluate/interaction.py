@@ -13,11 +13,15 @@ scores an explanation ``R f[n_a, n_b]`` (signed, raw, specials included where G 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from jaxsim.errors import JaxsimError
 from jaxsim.evaluate.pos import NOUN_TAGS, TaggedToken
+
+if TYPE_CHECKING:
+    from jaxsim.model import Model
 
 
 def noun_types(tagged: Sequence[TaggedToken]) -> frozenset[str]:
@@ -76,7 +80,7 @@ def pair_piece_tags(tokenizer, pairs: Sequence[tuple[str, str]], tagged: Sequenc
     return out
 
 
-def acs_for_methods(model, pairs: Sequence[tuple[str, str]],
+def acs_for_methods(model: Model, pairs: Sequence[tuple[str, str]],
                     piece_tags_: Sequence[tuple[list[str], list[str]]],
                     methods: Sequence[str] = ("bilrp", "hxp", "embedding"), batch_size: int = 16,
                     progress: bool = False) -> dict[str, tuple[float, float, int]]:

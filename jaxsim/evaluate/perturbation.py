@@ -11,12 +11,16 @@ found the tokens that restore the representation fastest).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import JaxsimError
 from jaxsim.text import Encoded, bucket_length, pad_batch
+
+if TYPE_CHECKING:
+    from jaxsim.model import Model
 
 STEP = 0.04
 N_STEPS = 25
@@ -47,7 +51,7 @@ def perturbed_ids(enc: Encoded, ranking: np.ndarray, mask_id: int) -> np.ndarray
     return rows
 
 
-def perturbation_curve(model, enc: Encoded, ranking: np.ndarray) -> np.ndarray:
+def perturbation_curve(model: Model, enc: Encoded, ranking: np.ndarray) -> np.ndarray:
     """``f64[K+1]`` distances of the perturbed sentences' pooled embeddings to the original.
 
     Steps that reveal the same number of tokens (short sentences: ``round(0.04 k q)`` repeats)
@@ -87,7 +91,7 @@ def pair_token_scores(relevance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return relevance.sum(1), relevance.sum(0)
 
 
-def method_rankings(model, pairs: Sequence[tuple[str, str]], encoded: Sequence[Encoded], method: str,
+def method_rankings(model: Model, pairs: Sequence[tuple[str, str]], encoded: Sequence[Encoded], method: str,
                     rng: np.random.Generator, batch_size: int = 16, progress: bool = False
                     ) -> list[np.ndarray]:
     """One ranking per sentence (a_0, b_0, a_1, b_1, ...) of content positions, most relevant first.
@@ -108,7 +112,7 @@ def method_rankings(model, pairs: Sequence[tuple[str, str]], encoded: Sequence[E
     return [ranking_from_scores(e, s) for e, s in zip(encoded, scores, strict=True)]
 
 
-def aupc_pairs(model, pairs: Sequence[tuple[str, str]], methods: Sequence[str] = DEFAULT_METHODS,
+def aupc_pairs(model: Model, pairs: Sequence[tuple[str, str]], methods: Sequence[str] = DEFAULT_METHODS,
                seed: int = 0, batch_size: int = 16, progress: bool = False,
                timings: dict[str, float] | None = None) -> dict[str, np.ndarray]:
     """AUPC of every sentence (2 per pair, order a_0, b_0, a_1, ...) per method: ``{method: f64[2N]}``.

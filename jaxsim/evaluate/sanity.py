@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy.stats import spearmanr
+
+if TYPE_CHECKING:
+    from jaxsim.model import Model
 
 
 def _hf_init(path: tuple, leaf: jax.Array, key: jax.Array) -> jax.Array:
@@ -54,7 +58,7 @@ def _word_saliency(results) -> list[np.ndarray]:
     return [np.concatenate([r.word_saliency_a, r.word_saliency_b]) for r in results]
 
 
-def randomisation(model, pairs: Sequence[tuple[str, str]], method: str = "bti", seed: int = 0,
+def randomisation(model: Model, pairs: Sequence[tuple[str, str]], method: str = "bti", seed: int = 0,
                   cumulative: bool = True) -> list[dict]:
     """Mean Spearman (over pairs) between trained and randomised word saliencies, per step.
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.stats import spearmanr
 
 from jaxsim.errors import InputTextError, JaxsimError
+
+if TYPE_CHECKING:
+    from jaxsim.model import Model
 
 
 def read_scored_pairs(path: str | Path, limit: int | None = None) -> list[tuple[str, str, float]]:
@@ -40,7 +44,7 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(spearmanr(x, y).statistic)
 
 
-def pair_similarities(model, pairs: Sequence[tuple[str, str, float]] | Sequence[tuple[str, str]],
+def pair_similarities(model: Model, pairs: Sequence[tuple[str, str, float]] | Sequence[tuple[str, str]],
                       similarity: str = "cosine", batch_size: int = 64) -> np.ndarray:
     """``f64[N]`` cosine (or dot) similarity of each pair's pooled embeddings."""
     if similarity not in ("cosine", "dot"):
@@ -51,14 +55,15 @@ def pair_similarities(model, pairs: Sequence[tuple[str, str, float]] | Sequence[
     return (a * b).sum(-1)
 
 
-def sts_spearman(model, pairs: Sequence[tuple[str, str, float]], similarity: str = "cosine",
+def sts_spearman(model: Model, pairs: Sequence[tuple[str, str, float]], similarity: str = "cosine",
                  batch_size: int = 64) -> float:
     """Spearman rho x 100 of the pairs' model similarity vs their gold scores."""
     predicted = pair_similarities(model, pairs, similarity, batch_size)
     return 100.0 * spearman(predicted, np.array([p[2] for p in pairs], np.float64))
 
 
-def sts_table(model, datasets: Mapping[str, str | Path], poolings: Sequence[str] = ("cls", "mean", "qkv"),
+def sts_table(model: Model, datasets: Mapping[str, str | Path], poolings: Sequence[str] = ("cls",
+              "mean", "qkv"),
               similarity: str = "cosine", qkv_params: dict | None = None, batch_size: int = 64,
               limit: int | None = None) -> dict[str, dict[str, float]]:
     """``{pooling: {dataset: rho x 100}}`` for every pooling of ``model`` on every TSV in

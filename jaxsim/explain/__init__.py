@@ -17,10 +17,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from jaxsim.errors import JaxsimError
 from jaxsim.explain import bilrp, bti, first_order, gmask
 from jaxsim.explain.bti import WordPairExplanation
 from jaxsim.explain.result import PairExplanation
+
+if TYPE_CHECKING:
+    from jaxsim.classifier import Classifier
+    from jaxsim.model import Model
 
 METHODS: tuple[str, ...] = bilrp.METHODS + bti.METHODS + first_order.METHODS + gmask.METHODS
 
@@ -37,12 +43,12 @@ def _module(method: str):
     raise JaxsimError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
 
 
-def explain_pair(model, text_a: str, text_b: str, method: str = "bilrp", **options):
+def explain_pair(model: Model | Classifier, text_a: str, text_b: str, method: str = "bilrp", **options):
     """Explain why ``model`` finds ``text_a`` and ``text_b`` similar."""
     return _module(method).explain_pair(model, text_a, text_b, method=method, **options)
 
 
-def explain_pairs(model, pairs, method: str = "bilrp", **options):
+def explain_pairs(model: Model | Classifier, pairs, method: str = "bilrp", **options):
     """Explain many pairs in bucketed batches."""
     return _module(method).explain_pairs(model, pairs, method=method, **options)
 

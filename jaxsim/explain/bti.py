@@ -385,7 +385,7 @@ def explain_pair(model: Model, text_a: str, text_b: str, **options) -> WordPairE
 
 # --- TF-IDF-W2V baseline -------------------------------------------------------------------
 
-def tfidf_pairs(model, text_a: str, text_b: str, corpus: Sequence[str], top_k: int = 2
+def tfidf_pairs(model: Model, text_a: str, text_b: str, corpus: Sequence[str], top_k: int = 2
                 ) -> WordPairExplanation:
     """TF-IDF-weighted word vectors: ``score = T(w_a) T(w_b) cos(W(w_a), W(w_b))``.
 

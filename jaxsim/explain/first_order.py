@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -40,6 +40,10 @@ from jaxsim.models.heads import classify
 from jaxsim.models.ops import PLAIN_OPS, Ops
 from jaxsim.text import BatchPlan, Encoded, map_batches, pad_batch
 from jaxsim.types import Array
+
+if TYPE_CHECKING:
+    from jaxsim.classifier import Classifier
+    from jaxsim.model import Model
 
 METHODS = ("gs", "gi", "lrp", "lrp_eps", "lrp_ab", "lat", "lat_mix")
 OUTPUTS = ("logit", "probability")
@@ -245,7 +249,8 @@ def explain_pairs(
     ]
 
 
-def explain_pair(model, text_a: str, text_b: str, method: str = "gi", **options) -> TokenExplanation:
+def explain_pair(model: Model | Classifier, text_a: str, text_b: str, method: str = "gi",
+                 **options) -> TokenExplanation:
     """Explain one pair's classification (see ``explain_pairs``)."""
     options.setdefault("progress", False)
     return explain_pairs(model, [(text_a, text_b)], method=method, batch_size=1, **options)[0]

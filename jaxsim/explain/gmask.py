@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -51,6 +51,10 @@ from jaxsim.models.heads import classify
 from jaxsim.models.ops import PLAIN_OPS
 from jaxsim.text import BatchPlan, Encoded, map_batches
 from jaxsim.types import Array
+
+if TYPE_CHECKING:
+    from jaxsim.classifier import Classifier
+    from jaxsim.model import Model
 
 METHODS = ("gmask", "imask")
 VARIANTS = ("reference", "paper")
@@ -523,7 +527,7 @@ def content_ranking(one: dict[str, np.ndarray], method: str, segment: np.ndarray
     return content[np.argsort(-one["imask"][content], kind="stable")]
 
 
-def _to_explanation(clf, method: str, enc: Encoded, segment: np.ndarray, one: dict,
+def _to_explanation(clf: Classifier, method: str, enc: Encoded, segment: np.ndarray, one: dict,
                     settings: GmaskSettings) -> GroupExplanation:
     n = len(enc)
     groups = np.full(n, -1, np.int32)
@@ -583,7 +587,8 @@ def explain_pairs(
             for (enc, seg), one in zip(encoded, values, strict=True)]
 
 
-def explain_pair(model, text_a: str, text_b: str, method: str = "gmask", **options) -> GroupExplanation:
+def explain_pair(model: Model | Classifier, text_a: str, text_b: str, method: str = "gmask",
+                 **options) -> GroupExplanation:
     """Explain one pair's predicted class with GMASK (or IMASK); see ``explain_pairs``."""
     options.setdefault("progress", False)
     return explain_pairs(model, [(text_a, text_b)], method=method, batch_size=1, **options)[0]
