@@ -92,5 +92,6 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None,
                    help="local folder or cached hub id (default: embedded all-MiniLM-L6-v2)")
     p.add_argument("--allow-pickle", action="store_true",
-                   help="read pytorch_model.bin checkpoints (can run code: trusted sources only)")
+                   help="read pytorch_model.bin checkpoints, with torch.load(weights_only=True): "
+                        "tensors only, no code from the file runs (needs torch)")
     p.add_argument("--weights-dir", default=None, help="cache of converted params (default weights/)")

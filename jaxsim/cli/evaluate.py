@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 
@@ -37,8 +38,11 @@ def cmd_sts(args: argparse.Namespace) -> int:
                       batch_size=args.batch_size, limit=args.limit or None)
     print("| pooling | " + " | ".join(datasets) + " |")
     print("|---|" + "---:|" * len(datasets))
-    for pooling, row in table.items():
-        print(f"| {pooling} | " + " | ".join(f"{row[d]:.1f}" for d in datasets) + " |")
+    for pooling, row in table.items():  # undefined rho: the warning above says why
+        print(f"| {pooling} | " + " | ".join(
+            "undefined" if math.isnan(row[d]) else f"{row[d]:.1f}" for d in datasets) + " |")
+    table = {p: {d: None if math.isnan(v) else v for d, v in row.items()}
+             for p, row in table.items()}  # JSON has no nan
     _write_json(args.out, {"similarity": args.similarity, "spearman_x100": table})
     return 0
 

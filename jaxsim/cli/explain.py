@@ -24,8 +24,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         text = result.to_json(indent=None)
     elif args.format == "html":
         text = result.to_html()  # one self-contained page (jaxsim.viz.html)
-    else:
-        text = result.show()
+    else:  # any method's view: escape what the user's texts could do to the terminal
+        from jaxsim.viz.terminal import printable
+
+        text = printable(result.show(), keep="\n")
     if out:
         out.write_text(text + "\n", encoding="utf-8")
         print(f"wrote {args.format} explanation to {out}")
