@@ -26,6 +26,11 @@ class InputTextError(JaxsimError):
     """Empty, whitespace-only or undecodable input text."""
 
 
+class NoContentError(InputTextError):
+    """A text with no content to embed or explain: only zero-width, control or U+FFFD
+    characters, or only special tokens after tokenisation (``no_content`` in corpus runs)."""
+
+
 class OptionError(JaxsimError, ValueError):
     """An option outside its allowed values (a method, pooling, rule or level name, a size).
 

@@ -151,7 +151,9 @@ def load_model(
     """Load a model: the embedded all-MiniLM-L6-v2 by default, a local folder or a cached hub id.
 
     pooling: ``cls | mean | qkv``; default = the sentence-transformers folder's pooling, else mean.
-    allow_pickle: read ``pytorch_model.bin`` checkpoints (they can run code; off by default).
+    allow_pickle: read ``pytorch_model.bin`` checkpoints (off by default; loaded with
+        ``torch.load(weights_only=True)``, which builds tensors only, but pickles stay a format
+        that can carry code: trusted sources only).
     weights_dir: where converted params are cached (default ``weights/``, see README).
     """
     source = resolve(name_or_path)

@@ -28,8 +28,11 @@ def test_cli_embed_writes_the_same_vectors_as_model_embed(minilm, weights_dir, t
     out = tmp_path / "emb.npy"
     argv = ["embed", "--input", str(source), "--out", str(out), "--weights-dir", str(weights_dir),
             "--batch-size", "3"]
-    assert main(argv) == 0
+    assert main(argv) == 2  # a blank line is refused, naming it (rows must match lines)
+    assert "line 2 is blank" in capsys.readouterr().err
+    assert main(argv + ["--skip-blank"]) == 0
     assert "wrote 3 x 384" in capsys.readouterr().out
+    assert (tmp_path / "emb.lines.txt").read_text() == "1\n3\n4\n"  # the kept lines
     vectors = np.load(out)
     expected = minilm.embed(LINES, batch_size=3)
     assert vectors.shape == (3, 384) and vectors.dtype == np.float32

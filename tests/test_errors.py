@@ -255,6 +255,8 @@ def test_cli_embed_of_missing_or_blank_file_exits_2(tmp_path, capsys):
     blank = tmp_path / "blank.txt"
     blank.write_text("\n   \n\t\n")
     line = _cli_error(capsys, ["embed", "--input", str(blank), "--out", out])
+    assert "line 1 is blank" in line
+    line = _cli_error(capsys, ["embed", "--input", str(blank), "--out", out, "--skip-blank"])
     assert "no non-empty lines" in line
 
 

@@ -52,8 +52,9 @@ def write_corpus(out: Path, results, store: Store, method: str = "bilrp", pos: b
             record["pos_b"] = ["DET", "NOUN", "VERB", "NOUN"][: len(record["words_b"])]
         records.append(record)
     for shard, start in enumerate(range(0, len(records), 2)):
-        shards.commit_shard(out, {"shard": shard, "first_row": start, "rows": 2, "process": 0,
-                                  "errors": []}, records[start:start + 2])
+        chunk = records[start:start + 2]  # rows = pairs + bad rows, as a real run commits
+        shards.commit_shard(out, {"shard": shard, "first_row": start, "rows": len(chunk),
+                                  "process": 0, "errors": []}, chunk)
     shards.write_manifest(out, (len(records) + 1) // 2, {})
     return out
 

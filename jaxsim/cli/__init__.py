@@ -1,4 +1,6 @@
-"""The ``jaxsim`` command line. Bad input prints ``error: <one line>`` and exits 2.
+"""The ``jaxsim`` command line. Bad input prints ``error: <one line>`` and exits 2 (never a
+traceback: argument errors, unreadable or unwritable files and non-UTF-8 arguments too); Ctrl-C
+prints ``error: interrupted`` and exits 130.
 
 One module per command group (``explain``, ``corpus``, ``train``, ``evaluate``, ``deletion``,
 ``gmask``, ``report``); what they share (model options, loading, reading text files) is in
@@ -15,7 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxsim.cli.args import add_model_args, load_model_from_args, read_lines
+from jaxsim.cli.args import (
+    add_model_args,
+    load_model_from_args,
+    output_file,
+    positive_int,
+    read_lines,
+)
 from jaxsim.cli.corpus import add_corpus_parser
 from jaxsim.cli.deletion import add_deletion_parser
 from jaxsim.cli.evaluate import add_evaluation_parsers
@@ -26,17 +34,31 @@ from jaxsim.cli.train import add_train_parser
 from jaxsim.errors import JaxsimError
 
 
+def npy_path(out: str) -> Path:
+    """The file ``np.save(out, ...)`` really writes: numpy appends ``.npy`` when it is missing."""
+    return Path(out if out.endswith(".npy") else out + ".npy")
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
-    texts = read_lines(args.input)
+    texts, numbers = read_lines(args.input, skip_blank=args.skip_blank)
+    out = output_file(npy_path(args.out))
     model = load_model_from_args(args)
+    for text, number in zip(texts, numbers, strict=True):  # name the line, not a row index
+        model.tokenizer.check_text(text, f"{args.input} line {number}")
     vectors = model.embed(texts, batch_size=args.batch_size)
-    np.save(args.out, vectors)
-    print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings to {args.out}")
+    np.save(out, vectors)
+    print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings to {out}")
+    if args.skip_blank:  # row k of the .npy is line numbers[k] of the input
+        kept = out.with_name(out.name.removesuffix(".npy") + ".lines.txt")
+        kept.write_text("".join(f"{n}\n" for n in numbers), encoding="utf-8")
+        print(f"wrote the {len(numbers)} kept line numbers (1-based, one per row) to {kept}")
     return 0
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
     model = load_model_from_args(args)
+    for text, what in ((args.text_a, "text a"), (args.text_b, "text b")):
+        model.tokenizer.check_content(text, what)  # name the argument, not "text 0"
     value = model.similarity(args.text_a, args.text_b)
     if args.format == "json":  # for scripts: the number together with what it is the number of
         print(json.dumps({"model": model.name, "pooling": model.pooling, "text_a": args.text_a,
@@ -79,8 +101,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (argparse prints the whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="jaxsim", description="Explain why a transformer finds two texts similar (JAX).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog='example:\n  jaxsim explain "A man is playing a guitar." "A person plays an instrument."',
@@ -101,9 +130,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("embed", help="embed the lines of a text file", formatter_class=raw,
                        epilog="example:\n  jaxsim embed --input sentences.txt --out emb.npy")
     add_model_args(p)
-    p.add_argument("--input", required=True, help="UTF-8 text file, one text per line")
-    p.add_argument("--out", required=True, help="output .npy file (f32[N, h])")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--input", required=True,
+                   help="UTF-8 text file, one text per line (row k of the output is line k + 1; "
+                        "a blank line is an error)")
+    p.add_argument("--out", required=True, help="output .npy file (f32[N, h]; .npy is appended "
+                                                "if missing)")
+    p.add_argument("--skip-blank", action="store_true",
+                   help="skip blank lines instead of refusing them, and write the kept line "
+                        "numbers to OUT.lines.txt")
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--pooling", choices=["cls", "mean", "qkv"], default=None)
     p.set_defaults(func=cmd_embed)
 
@@ -167,7 +202,31 @@ def _enable_compile_cache(folder: Path | None) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
+def non_utf8_argument(argv: list[str]) -> str | None:
+    """The first argument that is not valid UTF-8 (Python keeps such bytes as lone surrogates),
+    shown with escapes; None when all are."""
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return ascii(arg)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's 128 + SIGINT; corpus runs resume
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
+    bad = non_utf8_argument(argv)
+    if bad is not None:
+        print(f"error: the argument {bad} is not valid UTF-8: pass UTF-8 text (check the "
+              "terminal's or the file name's encoding)", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     import jax
 
@@ -185,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         except BrokenPipeError:  # e.g. `jaxsim explain ... | head`
             return 0
+        except OSError as err:  # a file or folder that cannot be read or written
+            where = f"{err.filename}: " if err.filename else ""
+            print(f"error: {where}{err.strerror or err}: check the path and its permissions",
+                  file=sys.stderr)
+            return 2
         finally:
             warnings.formatwarning = original_format
 

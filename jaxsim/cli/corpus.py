@@ -14,8 +14,10 @@ def _columns(value: str) -> tuple[str, str]:
 
 def cmd_corpus(args: argparse.Namespace) -> int:
     from jaxsim.corpus import run
+    from jaxsim.corpus.shards import read_run
     from jaxsim.model import load_model
 
+    read_run(args.out)  # a folder that is not ours is refused before the model loads
     if args.multihost:  # before load_model touches a device
         from jaxsim.corpus.sharding import initialize_multihost
 
@@ -35,7 +37,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 
 def add_corpus_parser(sub: argparse._SubParsersAction) -> None:
-    from jaxsim.cli.args import add_model_args
+    from jaxsim.cli.args import add_model_args, positive_int
     from jaxsim.corpus import METHODS
     from jaxsim.explain.bilrp import MODES, SIMILARITIES
 
@@ -58,10 +60,10 @@ def add_corpus_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="bilrp", choices=METHODS)
     p.add_argument("--store", default="topk:10",
                    help="per pair: full (R + tokens), words (word matrix) or topk:K (default topk:10)")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--batch-size", type=positive_int, default=None,
                    help="texts per device step, rounded up to a multiple of the device count "
                         "(default 8 per device)")
-    p.add_argument("--shard-size", type=int, default=256,
+    p.add_argument("--shard-size", type=positive_int, default=256,
                    help="input rows per output shard, the unit of resume (default 256)")
     p.add_argument("--resume", action="store_true", help="continue a run in OUT, skipping finished shards")
     p.add_argument("--columns", type=_columns, default=None, help="the two text columns, e.g. q,d")
@@ -71,8 +73,8 @@ def add_corpus_parser(sub: argparse._SubParsersAction) -> None:
                    help="pooling to explain (default: mean over all tokens, as jaxsim explain)")
     p.add_argument("--similarity", choices=SIMILARITIES, default="dot")
     p.add_argument("--mode", choices=MODES, default="auto", help="BiLRP engine (see jaxsim explain)")
-    p.add_argument("--top-k", type=int, default=2, help="BTI: MeanShift clusters kept (default 2)")
-    p.add_argument("--ig-steps", type=int, default=10, help="IG: Riemann steps (default 10)")
+    p.add_argument("--top-k", type=positive_int, default=2, help="BTI: MeanShift clusters kept (default 2)")
+    p.add_argument("--ig-steps", type=positive_int, default=10, help="IG: Riemann steps (default 10)")
     p.add_argument("--devices", type=int, default=None,
                    help="use the first N local devices (default all)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

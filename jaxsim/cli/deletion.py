@@ -35,7 +35,7 @@ def cmd_deletion(args: argparse.Namespace) -> int:
 
 def add_deletion_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``evaluate deletion`` (creating the ``evaluate`` group unless it exists)."""
-    from jaxsim.cli.args import add_model_args
+    from jaxsim.cli.args import add_model_args, positive_int
     from jaxsim.evaluate.deletion import DEFAULT_METHODS
 
     evaluate = sub.choices.get("evaluate")
@@ -66,7 +66,7 @@ def add_deletion_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pairs", type=int, default=1000, help="0 = all correctly classified pairs")
     p.add_argument("--keep-special", action="store_true", help="never delete [CLS]/[SEP]")
     p.add_argument("--seed", type=int, default=0, help="seed of the random baseline")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--model2", default=None,
                    help="a second fine-tuning (other seed): also report per-method correlation")
     p.add_argument("--no-progress", action="store_true")

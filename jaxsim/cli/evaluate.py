@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 
@@ -37,8 +38,11 @@ def cmd_sts(args: argparse.Namespace) -> int:
                       batch_size=args.batch_size, limit=args.limit or None)
     print("| pooling | " + " | ".join(datasets) + " |")
     print("|---|" + "---:|" * len(datasets))
-    for pooling, row in table.items():
-        print(f"| {pooling} | " + " | ".join(f"{row[d]:.1f}" for d in datasets) + " |")
+    for pooling, row in table.items():  # undefined rho: the warning above says why
+        print(f"| {pooling} | " + " | ".join(
+            "undefined" if math.isnan(row[d]) else f"{row[d]:.1f}" for d in datasets) + " |")
+    table = {p: {d: None if math.isnan(v) else v for d, v in row.items()}
+             for p, row in table.items()}  # JSON has no nan
     _write_json(args.out, {"similarity": args.similarity, "spearman_x100": table})
     return 0
 
@@ -130,7 +134,7 @@ def cmd_pos(args: argparse.Namespace) -> int:
 
 def add_evaluation_parsers(sub: argparse._SubParsersAction) -> None:
     """Add ``sts``, ``aupc``, ``acs``, ``pos`` to the existing ``evaluate`` group."""
-    from jaxsim.cli.args import add_model_args
+    from jaxsim.cli.args import add_model_args, positive_int
 
     evaluate = sub.choices["evaluate"]
     group = next(a for a in evaluate._actions if isinstance(a, argparse._SubParsersAction))
@@ -146,7 +150,7 @@ def add_evaluation_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pooling", default="cls,mean,qkv", help="comma-separated (qkv = untrained init)")
     p.add_argument("--similarity", choices=["cosine", "dot"], default="cosine")
     p.add_argument("--limit", type=int, default=0, help="first N pairs of each file (0 = all)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--out", default=None, help="JSON output")
     p.set_defaults(func=cmd_sts)
 
@@ -159,7 +163,7 @@ def add_evaluation_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default="bilrp,hxp,embedding,bti,random")
     p.add_argument("--reference", default="bilrp", help="method tested against every other one")
     p.add_argument("--seed", type=int, default=0, help="seed of the random ranking")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--out", default=None, help="JSON output (summary and per-sentence AUPCs)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_aupc)
@@ -173,9 +177,9 @@ def add_evaluation_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test", required=True)
     p.add_argument("--load", default=None, help="a bi-encoder saved by an earlier run's --out-dir")
     p.add_argument("--out-dir", default=None, help="save the trained bi-encoder (orbax) here")
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=positive_int, default=2)
     p.add_argument("--max-steps", type=int, default=0, help="stop after N steps (0 = all epochs)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit-train", type=int, default=0)
@@ -199,7 +203,7 @@ def add_evaluation_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="bilrp", choices=["bilrp", "hxp", "embedding"])
     p.add_argument("--png", required=True)
     p.add_argument("--spacy-model", default=None)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--out", default=None, help="JSON output (the summed matrices)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_pos)

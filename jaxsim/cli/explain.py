@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from jaxsim.cli.args import load_model_from_args
+    from jaxsim.cli.args import load_model_from_args, output_file
     from jaxsim.explain import bti, explain_pair, first_order, gmask
     from jaxsim.explain.result import WordPairExplanation
 
+    out = output_file(args.out) if args.out else None  # before the slow part
     model = load_model_from_args(args)
     if args.method in bti.METHODS:
         options = dict(top_k=args.top_k, ig_steps=args.ig_steps)
@@ -25,11 +25,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
         text = result.to_json(indent=None)
     elif args.format == "html":
         text = result.to_html()  # one self-contained page (jaxsim.viz.html)
-    else:
-        text = result.show()
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
-        print(f"wrote {args.format} explanation to {args.out}")
+    else:  # any method's view: escape what the user's texts could do to the terminal
+        from jaxsim.viz.terminal import printable
+
+        text = printable(result.show(), keep="\n")
+    if out:
+        out.write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {args.format} explanation to {out}")
     else:
         print(text)
     if args.png and not isinstance(result, WordPairExplanation):  # word pairs have no figure
@@ -38,7 +40,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def add_explain_parser(sub: argparse._SubParsersAction) -> None:
-    from jaxsim.cli.args import add_model_args
+    from jaxsim.cli.args import add_model_args, positive_int
     from jaxsim.explain import METHODS
     from jaxsim.explain.bilrp import MODES, SIMILARITIES
 
@@ -63,14 +65,15 @@ def add_explain_parser(sub: argparse._SubParsersAction) -> None:
                    help="dot product of un-normalised pooled embeddings (default) or cosine")
     p.add_argument("--mode", choices=MODES, default="auto",
                    help="BiLRP engine: forward (n passes), reverse (h passes) or auto (fewer)")
-    p.add_argument("--top-k", type=int, default=2,
+    p.add_argument("--top-k", type=positive_int, default=2,
                    help="BTI: keep the word pairs of the top-k MeanShift clusters (default 2)")
-    p.add_argument("--ig-steps", type=int, default=10, help="IG: Riemann steps (default 10)")
+    p.add_argument("--ig-steps", type=positive_int, default=10, help="IG: Riemann steps (default 10)")
     p.add_argument("--target", default=None, help="gs/gi/lrp*/lat* (pair classifiers): class to "
                    "explain, a label, an index or 'last' (default: the predicted class)")
-    p.add_argument("--k", type=int, default=10, help="gmask: IMASK keeps the top k word-pieces (default 10)")
-    p.add_argument("--steps", type=int, default=100, help="gmask: optimisation steps (default 100)")
-    p.add_argument("--samples", type=int, default=500,
+    p.add_argument("--k", type=positive_int, default=10,
+                   help="gmask: IMASK keeps the top k word-pieces (default 10)")
+    p.add_argument("--steps", type=positive_int, default=100, help="gmask: optimisation steps (default 100)")
+    p.add_argument("--samples", type=positive_int, default=500,
                    help="gmask: Gumbel samples per step (default 500; fewer is faster on a CPU)")
     p.add_argument("--seed", type=int, default=42, help="gmask/imask: PRNG seed per pair (default 42)")
     p.add_argument("--format", choices=["text", "json", "html"], default="text")

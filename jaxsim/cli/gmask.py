@@ -47,7 +47,7 @@ def cmd_gmask(args: argparse.Namespace) -> int:
 
 def add_gmask_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``evaluate gmask`` in the ``evaluate`` group (created by ``add_deletion_parser``)."""
-    from jaxsim.cli.args import add_model_args
+    from jaxsim.cli.args import add_model_args, positive_int
     from jaxsim.cli.deletion import add_deletion_parser
 
     if "evaluate" not in sub.choices:
@@ -64,10 +64,10 @@ def add_gmask_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                    help="comma-separated: gmask, imask, gs, gi, lrp, lrp_eps, lrp_ab, lat, random")
     p.add_argument("--max-pairs", type=int, default=100, help="first N pairs of the file (0 = all)")
-    p.add_argument("--k", type=int, default=10)
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--samples", type=int, default=500)
+    p.add_argument("--k", type=positive_int, default=10)
+    p.add_argument("--steps", type=positive_int, default=100)
+    p.add_argument("--samples", type=positive_int, default=500)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--batch-size", type=int, default=16, help="pairs per jitted GMASK call")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="pairs per jitted GMASK call")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_gmask)

@@ -41,7 +41,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
-    from jaxsim.cli.args import add_model_args
+    from jaxsim.cli.args import add_model_args, positive_int
     from jaxsim.train import TrainConfig
 
     defaults = TrainConfig()
@@ -58,14 +58,15 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dev-fraction", type=float, default=0.1)
     p.add_argument("--test", default=None, help="report the best model's accuracy on this TSV at the end")
     p.add_argument("--out", required=True, help="output folder (HF classifier + orbax checkpoints)")
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--epochs", type=positive_int, default=defaults.epochs)
+    p.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
     p.add_argument("--lr", type=float, default=defaults.learning_rate, help="peak AdamW learning rate")
     p.add_argument("--warmup-ratio", type=float, default=defaults.warmup_ratio)
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     p.add_argument("--dropout", type=float, default=defaults.dropout,
                    help="on the embedding output and the pooled vector (not inside the encoder)")
-    p.add_argument("--max-length", type=int, default=defaults.max_length, help="pair length limit (tokens)")
+    p.add_argument("--max-length", type=positive_int, default=defaults.max_length,
+                   help="pair length limit (tokens)")
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--patience", type=int, default=defaults.patience,
                    help="stop after this many epochs without a better dev accuracy (0 = never)")

@@ -5,7 +5,7 @@ whether the tensor is a ``Linear`` weight (stored ``(out, in)`` in PyTorch, so t
 The same table, read backwards, exports params in the Hugging Face layout (``to_state_dict``):
 the key layout exists once.
 The expected shapes come from the config first (no arrays touched); every missing, unexpected
-or mis-shaped tensor is collected and reported once, with the full list.
+or mis-shaped tensor is collected and reported once (up to ten names per kind, and the count).
 """
 
 from __future__ import annotations
@@ -70,6 +70,14 @@ _RENAME = {
     "weight": "kernel", "gamma": "scale", "beta": "bias", "q": "query", "k": "key", "v": "value",
     "c_fc": "fc", "c_proj": "proj",
 }
+
+
+def _few(names: list[str], limit: int = 10) -> str:
+    """A list of tensor names for one error line: all of a short one, else the count and the
+    first ``limit`` (a checkpoint of another model can miss thousands)."""
+    if len(names) <= limit:
+        return str(names)
+    return f"{len(names)} tensors (first {limit}: {names[:limit]})"
 
 
 def _dense(n_in: int, n_out: int, bias: bool = True) -> dict:
@@ -233,14 +241,10 @@ def convert_state_dict(
     missing = [".".join(map(str, p)) for p in expected
                if p not in found and p not in misshaped_paths]
     problems = []
-    if missing:
-        problems.append(f"missing {missing}")
-    if unexpected:
-        problems.append(f"unexpected {unexpected}")
-    if misshaped:
-        problems.append(f"mis-shaped {misshaped}")
-    if not_finite:
-        problems.append(f"NaN/inf values in {not_finite}")
+    for label, names in (("missing", missing), ("unexpected", unexpected),
+                         ("mis-shaped", misshaped), ("NaN/inf values in", not_finite)):
+        if names:
+            problems.append(f"{label} {_few(names)}")
     if problems:
         raise WeightsError(
             f"{source} does not match the {config.arch} config: " + "; ".join(problems)

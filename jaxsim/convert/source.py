@@ -145,9 +145,10 @@ def weight_files(model_dir: Path, allow_pickle: bool = False) -> list[Path]:
     if pickles:
         if not allow_pickle:
             raise WeightsError(
-                f"{model_dir} has only pickle weights ({pickles[0].name}); loading a pickle can "
-                "run arbitrary code. Convert it to safetensors, or opt in with "
-                "allow_pickle=True / --allow-pickle if you trust its source"
+                f"{model_dir} has only pickle weights ({pickles[0].name}), which are not read by "
+                "default. Convert it to safetensors, or opt in with allow_pickle=True / "
+                "--allow-pickle: it is then loaded with torch.load(weights_only=True), tensors "
+                "only, no code from the file runs"
             )
         return pickles
     raise WeightsError(f"{model_dir} has no weights: expected model.safetensors (or sharded *.safetensors)")

@@ -16,32 +16,32 @@ from collections.abc import Sequence
 from jax.sharding import Mesh
 
 from jaxsim.corpus.io import BadRow, Pair, Row
-from jaxsim.errors import InputTextError, JaxsimError
+from jaxsim.errors import InputTextError, JaxsimError, NoContentError
 from jaxsim.explain import bilrp, bti
 from jaxsim.model import Model
 from jaxsim.models.placement import Placement, place_params
 from jaxsim.text import Encoded, TruncationWarning
 
 
-def encode_checked(model: Model, text: str, truncate: bool, need_content: bool
-                   ) -> Encoded | tuple[str, str]:
-    """Tokenise one text, or say why not as ``(reason, detail)``: ``empty``, ``too_long``
-    (unless ``truncate``) or ``no_content`` (only special tokens, for methods that need content)."""
+def encode_checked(model: Model, text: str, truncate: bool) -> Encoded | tuple[str, str]:
+    """Tokenise one text, or say why not as ``(reason, detail)``: ``empty``, ``no_content`` (only
+    zero-width, control or U+FFFD characters, or only special tokens: ``NoContentError``) or
+    ``too_long`` (unless ``truncate``)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TruncationWarning)
             enc = model.tokenizer.encode(text)
+    except NoContentError as err:
+        return "no_content", str(err)
     except InputTextError:
         return "empty", "empty or whitespace-only"
     if enc.truncated and not truncate:
         return "too_long", (f"more than {model.tokenizer.max_length} tokens (the model maximum); "
                             "pass --truncate to cut it instead")
-    if need_content and not (~enc.special).any():
-        return "no_content", "no content tokens to explain"
     return enc
 
 
-def check_rows(model: Model, rows: Sequence[Row], truncate: bool, need_content: bool
+def check_rows(model: Model, rows: Sequence[Row], truncate: bool
                ) -> tuple[list[Pair], dict[str, Encoded], list[BadRow]]:
     """Split a shard's rows into good pairs (every distinct text encoded once) and bad rows."""
     encoded: dict[str, Encoded | tuple[str, str]] = {}
@@ -53,7 +53,7 @@ def check_rows(model: Model, rows: Sequence[Row], truncate: bool, need_content: 
         problems = []
         for side, text in (("a", row.text_a), ("b", row.text_b)):
             if text not in encoded:
-                encoded[text] = encode_checked(model, text, truncate, need_content)
+                encoded[text] = encode_checked(model, text, truncate)
             if isinstance(encoded[text], tuple):
                 problems.append((side, *encoded[text]))
         if problems:

@@ -2,12 +2,15 @@
 
 Every data row gets a stable id, its 0-based index among the data rows (TSV: line ``id + 2``,
 after the header; JSONL: line ``id + 1``; Parquet: row ``id``). A row that cannot be read
-(undecodable bytes, a missing field, bad JSON) becomes a ``BadRow`` with a reason instead of
-stopping the run; text checks (empty, too long) happen later, at tokenisation.
+(undecodable bytes, a missing field, bad JSON, a corrupt Parquet page: ``unreadable`` for each
+row of its row group) becomes a ``BadRow`` with a reason instead of stopping the run; text checks
+(empty, no content, too long) happen later, at tokenisation. Lines are split on ``\n`` only
+(``\r\n`` tolerated), never on U+2028, NEL or form feed; a BOM before the first line is dropped.
 """
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import json
 from collections.abc import Iterable, Iterator
@@ -121,6 +124,8 @@ def _jsonl_rows(path: Path, columns: tuple[str, str] | None) -> Iterator[Row]:
     """One JSON object per line with the two text fields (strings)."""
     with _open(path) as handle:
         for row, raw in enumerate(handle):
+            if row == 0:  # an editor's BOM would make the first row bad JSON
+                raw = raw.removeprefix(codecs.BOM_UTF8)
             line = _decode(_strip_eol(raw), row)
             if isinstance(line, BadRow):
                 yield line
@@ -162,16 +167,38 @@ def _parquet_file(path: Path):
     try:
         return pq.ParquetFile(path)
     except Exception as err:  # pyarrow raises ArrowInvalid (not OSError) for non-Parquet bytes
-        raise InputTextError(f"cannot read {path} as Parquet: {err}") from err
+        raise InputTextError(f"cannot read {path} as Parquet: {_first_line(err)}") from err
+
+
+def _first_line(err: Exception) -> str:
+    """pyarrow's message, first line, with unprintable characters escaped."""
+    text = str(err).strip()
+    line = text.split("\n")[0] if text else type(err).__name__
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line)
 
 
 def _parquet_rows(path: Path, columns: tuple[str, str]) -> Iterator[Row]:
-    """Parquet read in record batches of 4096 rows (pyarrow), only the two text columns."""
+    """Parquet read in record batches of 4096 rows (pyarrow), only the two text columns, one
+    row group at a time: a row group whose pages cannot be read (corrupt bytes) makes its rows
+    ``unreadable`` bad rows, and the rows after it keep their ids."""
+    import pyarrow as pa
+
+    parquet = _parquet_file(path)
     row = 0
-    for batch in _parquet_file(path).iter_batches(batch_size=4096, columns=list(columns)):
-        for a, b in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
-            yield _pair_from_values(row, a, b)
-            row += 1
+    for group in range(parquet.num_row_groups):
+        end = row + parquet.metadata.row_group(group).num_rows
+        try:
+            for batch in parquet.iter_batches(batch_size=4096, row_groups=[group],
+                                              columns=list(columns)):
+                for a, b in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),
+                                strict=True):
+                    yield _pair_from_values(row, a, b)
+                    row += 1
+        except (OSError, ValueError, pa.ArrowException) as err:
+            detail = f"row group {group} cannot be read: {_first_line(err)}"
+            for bad in range(row, end):
+                yield BadRow(bad, "unreadable", detail)
+            row = end
 
 
 def iter_rows(path: str | Path, columns: tuple[str, str] | None = None) -> Iterator[Row]:

@@ -3,7 +3,9 @@
 The loop reads the input in shards of ``shard_size`` rows (never whole), skips the shards other
 processes own or an earlier run finished, explains each remaining shard (``compute``), and
 commits its records and bad rows atomically (``shards``). Device work is split over a
-``data`` mesh (``sharding``).
+``data`` mesh (``sharding``). The run is bound to its model and input (``integrity``): a resume
+with other weights, tokenizer, config or input rows is refused, and committed shards are
+verified before they are skipped (docs/integrity.md).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import jax
 
-from jaxsim.corpus import compute, io, shards
+from jaxsim.corpus import compute, integrity, io, shards
 from jaxsim.corpus.progress import CompileClock, CorpusSummary, progress_bar
 from jaxsim.corpus.sharding import barrier, data_mesh, initialize_multihost, owns_shard, round_batch_size
 from jaxsim.corpus.store import Store, pair_record, parse_store
@@ -76,31 +78,65 @@ class Job:
     process: int
 
 
-def start_output(out: Path, settings: dict[str, Any], resume: bool, owns: Callable[[int], bool]
-                 ) -> set[int]:
-    """Check ``out`` against this run (every process), write ``run.json`` (process 0), clear
-    this process's stale temporaries; returns the finished shards."""
-    shards.check_run(out, settings, resume)
+def input_change(rows, shard_size: int, recorded: dict[int, str]) -> str:
+    """Where the input differs from the one a run started with: the first finished shard whose
+    rows hash differs from the one recorded in its ``.done.json`` (``recorded``), else the
+    rows outside the finished shards."""
+    last = max(recorded, default=-1)
+    seen = -1
+    for k, chunk in enumerate(io.iter_chunks(rows, shard_size)):
+        seen = k
+        if k in recorded and integrity.rows_hash(chunk) != recorded[k]:
+            return f"input rows of shard {k} (rows {chunk[0].row}-{chunk[-1].row})"
+        if k >= last:
+            break
+    if seen < last:
+        return f"input rows of shard {last} (the input now ends at shard {seen})"
+    return "input rows outside the finished shards"
+
+
+def check_input(out: Path, previous: dict[str, Any] | None, settings: dict[str, Any],
+                input: str | Path, columns, shard_size: int) -> None:
+    """Refuse a resume whose input file changed since the run started, naming the shard."""
+    if previous is None or previous.get("input_sha256") == settings["input_sha256"]:
+        return
+    recorded = {}
+    for k in shards.finished_shards(out):
+        try:
+            recorded[k] = shards.read_entry(out, k).get("rows_sha256")
+        except (OSError, ValueError):
+            continue  # a damaged .done.json: that shard is redone anyway
+    where = input_change(io.iter_rows(input, columns), shard_size, recorded)
+    raise JaxsimError(f"the input changed since the run in {out} started: {where} differ "
+                      "(same path and size perhaps, other content): use another --out")
+
+
+def start_output(out: Path, settings: dict[str, Any], resume: bool, owns: Callable[[int], bool],
+                 check=lambda previous: None) -> set[int]:
+    """Check ``out`` against this run (every process; ``check(previous run.json)`` adds the
+    input check), write ``run.json`` (process 0), clear this process's stale temporaries and
+    verify its committed shards; returns the finished shards (those that passed)."""
+    previous = shards.check_run(out, settings, resume)
+    check(previous)
     barrier("checked")  # nobody writes before everyone has checked
     if jax.process_index() == 0:
         shards.write_run(out, settings)
     barrier("started")
     (out / shards.SHARD_DIR).mkdir(parents=True, exist_ok=True)
     shards.remove_stale_temporaries(out, owns)
-    return shards.finished_shards(out)
+    return shards.verify_committed(out, owns)
 
 
 def explain_and_commit(job: Job, shard: int, chunk: list[io.Row]) -> dict[str, Any]:
     """Check, explain and store one input shard; returns its committed manifest entry."""
-    good, encoded, bad = compute.check_rows(job.model, chunk, job.truncate,
-                                            need_content=job.method in bti.METHODS)
+    good, encoded, bad = compute.check_rows(job.model, chunk, job.truncate)
     results = compute.explain_shard(job.model, job.placed, good, encoded, method=job.method,
                                     options=job.options, batch_size=job.batch_size)
     records = [pair_record(job.store, p.row, p.text_a, p.text_b, r)
                for p, r in zip(good, results, strict=True)]
     errors = [{"id": b.row, "reason": b.reason, "detail": b.detail} for b in bad]
     entry = {"shard": shard, "first_row": chunk[0].row, "rows": len(chunk),
-             "process": job.process, "errors": errors}
+             "rows_sha256": integrity.rows_hash(chunk), "process": job.process, "errors": errors}
     return shards.commit_shard(job.out, entry, records)
 
 
@@ -135,19 +171,39 @@ def run(
     options = method_options(method, similarity=similarity, mode=mode, explain_input=explain_input,
                              top_k=top_k, ig_steps=ig_steps, truncate=truncate)
     store = parse_store(store)
-    rows = io.iter_rows(input, columns)  # checks the file and its columns now
+    io.iter_rows(input, columns)  # checks the file and its columns now, before loading the model
+    out = Path(out)
+    shards.read_run(out)  # refuse a folder that is not ours before writing anything in it
     # multi-host: no orbax cache (its writes would need coordinating across processes)
     model = _load(model, pooling, weights_dir, use_cache=not multihost)
-    out = Path(out)
     settings = {"input": str(Path(input).resolve()), "input_bytes": Path(input).stat().st_size,
+                "input_sha256": integrity.file_sha256(input),
                 "columns": list(columns) if columns else None, "shard_size": shard_size,
                 "method": method, "model": model.name, "pooling": model.pooling,
+                "model_fingerprint": integrity.model_fingerprint(model),
                 "store": str(store), "options": options}
+    out.mkdir(parents=True, exist_ok=True)
+    with shards.run_lock(out, jax.process_index()):
+        return _run_locked(
+            out, settings, input=input, columns=columns, model=model, method=method,
+            store=store, options=options, batch_size=batch_size, shard_size=shard_size,
+            resume=resume, truncate=truncate, devices=devices, progress=progress,
+            on_shard=on_shard, start=start)
+
+
+def _run_locked(out: Path, settings: dict[str, Any], *, input, columns, model, method: str,
+                store: Store, options: dict[str, Any], batch_size: int | None, shard_size: int,
+                resume: bool, truncate: bool, devices, progress: bool,
+                on_shard: Callable[[dict[str, Any]], None] | None, start: float) -> CorpusSummary:
+    """``run`` once ``out`` is locked: check, explain the shards, write the manifest."""
     pid, pcount = jax.process_index(), jax.process_count()
+    rows = io.iter_rows(input, columns)
+
     def owns(k: int) -> bool:
         return owns_shard(k, pid, pcount)
 
-    finished = start_output(out, settings, resume, owns)
+    finished = start_output(out, settings, resume, owns, check=lambda previous: check_input(
+        out, previous, settings, input, columns, shard_size))
     mesh = data_mesh(devices)
     job = Job(out=out, model=model, placed=compute.place(model, mesh) if method in bilrp.METHODS
               else None, method=method, store=store,

@@ -7,6 +7,7 @@ Spearman's rho is scipy's (average ranks for ties), as in ``jaxsim.evaluate.sani
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +45,18 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(spearmanr(x, y).statistic)
 
 
+def undefined_reason(predicted: np.ndarray, gold: np.ndarray) -> str | None:
+    """Why Spearman's rho of ``predicted`` and ``gold`` is undefined (one of them is constant:
+    its ranks have no variance), or None when it is defined."""
+    if len(gold) < 2:
+        return f"only {len(gold)} pair"
+    if np.ptp(gold) == 0:
+        return f"every gold score is {gold[0]:g}"
+    if np.ptp(predicted) == 0:
+        return f"the model gives every pair the same similarity ({predicted[0]:.6g})"
+    return None
+
+
 def pair_similarities(model: Model, pairs: Sequence[tuple[str, str, float]] | Sequence[tuple[str, str]],
                       similarity: str = "cosine", batch_size: int = 64) -> np.ndarray:
     """``f64[N]`` cosine (or dot) similarity of each pair's pooled embeddings."""
@@ -56,10 +69,17 @@ def pair_similarities(model: Model, pairs: Sequence[tuple[str, str, float]] | Se
 
 
 def sts_spearman(model: Model, pairs: Sequence[tuple[str, str, float]], similarity: str = "cosine",
-                 batch_size: int = 64) -> float:
-    """Spearman rho x 100 of the pairs' model similarity vs their gold scores."""
+                 batch_size: int = 64, what: str = "the pairs") -> float:
+    """Spearman rho x 100 of the pairs' model similarity vs their gold scores; nan, with a
+    warning that says why (``undefined_reason``), when one side is constant."""
     predicted = pair_similarities(model, pairs, similarity, batch_size)
-    return 100.0 * spearman(predicted, np.array([p[2] for p in pairs], np.float64))
+    gold = np.array([p[2] for p in pairs], np.float64)
+    reason = undefined_reason(predicted, gold)
+    if reason is not None:
+        warnings.warn(f"Spearman's rho is undefined on {what}: {reason} (a constant has no "
+                      "ranking to correlate)", stacklevel=2)
+        return float("nan")
+    return 100.0 * spearman(predicted, gold)
 
 
 def sts_table(model: Model, datasets: Mapping[str, str | Path], poolings: Sequence[str] = ("cls",
@@ -73,6 +93,7 @@ def sts_table(model: Model, datasets: Mapping[str, str | Path], poolings: Sequen
     table: dict[str, dict[str, float]] = {}
     for pooling in poolings:
         m = model.with_pooling(pooling, qkv_params if pooling == "qkv" else None)
-        table[pooling] = {name: sts_spearman(m, pairs, similarity, batch_size)
+        table[pooling] = {name: sts_spearman(m, pairs, similarity, batch_size,
+                                             what=f"{name} ({pooling} pooling)")
                           for name, pairs in data.items()}
     return table

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,37 @@ def _refuse(setting: str, value: Any, supported: str) -> UnsupportedModelError:
     )
 
 
+def _whole(hf: dict[str, Any], key: str, minimum: int = 1, default: Any = None) -> int:
+    """``hf[key]`` as a size: a JSON integer >= ``minimum`` (not 32.0, "32", true or 0), so a
+    nonsensical config fails here, in one line, not as a shape error or a division by zero."""
+    return _check_whole(key, hf[key] if default is None else hf.get(key, default), minimum)
+
+
+def _check_whole(key: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UnsupportedModelError(
+            f"config.json has {key}={value!r}: it must be a whole number >= {minimum}; fix the "
+            "config or re-export it with transformers"
+        )
+    return value
+
+
+def _eps(hf: dict[str, Any], key: str, default: float) -> float:
+    value = hf.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            math.isfinite(value) and value > 0):
+        raise UnsupportedModelError(
+            f"config.json has {key}={value!r}: it must be a positive number (e.g. 1e-12); fix "
+            "the config or re-export it with transformers"
+        )
+    return float(value)
+
+
+def _heads_divide(hidden: int, heads: int) -> None:
+    if hidden % heads:
+        raise _refuse("hidden_size", hidden, f"must be divisible by the head count {heads}")
+
+
 def _gelu_approximate(activation: str) -> bool:
     if activation not in _GELU_APPROXIMATE:
         raise _refuse("activation", activation, f"supported: {sorted(_GELU_APPROXIMATE)}")
@@ -88,21 +120,20 @@ def _bert_from_hf(hf: dict[str, Any]) -> BertConfig:
         raise _refuse("position_embedding_type", position_type, "only 'absolute'")
     if hf.get("is_decoder") or hf.get("add_cross_attention"):
         raise _refuse("is_decoder/add_cross_attention", True, "encoder-only BERT")
-    if hf["hidden_size"] % hf["num_attention_heads"]:
-        raise _refuse("hidden_size", hf["hidden_size"], "must be divisible by the head count")
+    _heads_divide(_whole(hf, "hidden_size"), _whole(hf, "num_attention_heads"))
     architectures = hf.get("architectures") or []
     num_labels = None
     if any(a.endswith("ForSequenceClassification") for a in architectures):
         num_labels = len(hf.get("id2label") or {}) or hf.get("num_labels", 2)
     return BertConfig(
-        vocab_size=hf["vocab_size"],
-        hidden_size=hf["hidden_size"],
-        num_layers=hf["num_hidden_layers"],
-        num_heads=hf["num_attention_heads"],
-        intermediate_size=hf["intermediate_size"],
-        max_position_embeddings=hf["max_position_embeddings"],
-        type_vocab_size=hf.get("type_vocab_size", 2),
-        layer_norm_eps=hf.get("layer_norm_eps", 1e-12),
+        vocab_size=_whole(hf, "vocab_size"),
+        hidden_size=_whole(hf, "hidden_size"),
+        num_layers=_whole(hf, "num_hidden_layers"),
+        num_heads=_whole(hf, "num_attention_heads"),
+        intermediate_size=_whole(hf, "intermediate_size"),
+        max_position_embeddings=_whole(hf, "max_position_embeddings"),
+        type_vocab_size=_whole(hf, "type_vocab_size", default=2),
+        layer_norm_eps=_eps(hf, "layer_norm_eps", 1e-12),
         gelu_approximate=_gelu_approximate(hf.get("hidden_act", "gelu")),
         pad_token_id=hf.get("pad_token_id") or 0,
         num_labels=num_labels,
@@ -125,7 +156,7 @@ def _expand_attention_layers(spec: list[Any], num_layers: int) -> tuple[str, ...
 
 
 def _gpt_neo_from_hf(hf: dict[str, Any]) -> GPTNeoConfig:
-    num_layers = hf["num_layers"]
+    num_layers = _whole(hf, "num_layers")
     if "attention_layers" in hf and hf["attention_layers"]:
         layers = tuple(hf["attention_layers"])
         for kind in layers:
@@ -133,17 +164,19 @@ def _gpt_neo_from_hf(hf: dict[str, Any]) -> GPTNeoConfig:
                 raise _refuse("attention_layers", kind, "only 'global' and 'local'")
     else:
         layers = _expand_attention_layers(hf["attention_types"], num_layers)
-    hidden = hf["hidden_size"]
+    hidden = _whole(hf, "hidden_size")
+    _heads_divide(hidden, _whole(hf, "num_heads"))
     return GPTNeoConfig(
-        vocab_size=hf["vocab_size"],
+        vocab_size=_whole(hf, "vocab_size"),
         hidden_size=hidden,
         num_layers=num_layers,
-        num_heads=hf["num_heads"],
-        intermediate_size=hf.get("intermediate_size") or 4 * hidden,
-        max_position_embeddings=hf["max_position_embeddings"],
-        layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5),
+        num_heads=_whole(hf, "num_heads"),
+        intermediate_size=_check_whole("intermediate_size",
+                                       hf.get("intermediate_size") or 4 * hidden),
+        max_position_embeddings=_whole(hf, "max_position_embeddings"),
+        layer_norm_eps=_eps(hf, "layer_norm_epsilon", 1e-5),
         gelu_approximate=_gelu_approximate(hf.get("activation_function", "gelu_new")),
-        window_size=hf.get("window_size", 256),
+        window_size=_whole(hf, "window_size", default=256),
         attention_layers=layers,
         pad_token_id=hf.get("pad_token_id") or hf.get("eos_token_id") or 0,
     )
@@ -176,9 +209,15 @@ def load_config(model_dir: Path) -> ModelConfig:
         raise UnsupportedModelError(
             f"{path} is not valid JSON ({err}); re-download or re-export the model"
         ) from err
+    if not isinstance(hf, dict):
+        raise UnsupportedModelError(f"{path} is not a JSON object; re-export the config")
     try:
         return config_from_hf(hf)
     except KeyError as err:
         raise UnsupportedModelError(
             f"{path} lacks the setting {err}; re-export the config with transformers"
+        ) from err
+    except (TypeError, ValueError) as err:  # e.g. attention_types of the wrong shape
+        raise UnsupportedModelError(
+            f"{path} has a malformed setting ({err}); re-export the config with transformers"
         ) from err

@@ -2,12 +2,21 @@
 
 Policy for long texts: **truncate with a warning** to the model maximum (sentence-transformers'
 ``max_seq_length`` when the folder declares one, else the model's position count). Empty or
-whitespace-only text is refused with ``InputTextError``.
+whitespace-only text is refused with ``InputTextError``, and a text with no content with
+``NoContentError`` (see ``has_content``).
+
+Content: a text has content when at least one of its tokens is not a special token (neither
+added by the template nor a special token's id, e.g. a literal ``[CLS]`` or ``[PAD]`` in the
+text) and its source characters include one that is not a control, format (zero-width, bidi,
+soft hyphen), surrogate, private-use, unassigned or separator character, nor U+FFFD. So
+``"\u200b"``, ``"\x1b\x07"``, ``"\ufffd"`` and ``"[CLS] [SEP]"`` have none; an emoji (``[UNK]``
+from a real symbol) has content.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,12 +24,35 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from jaxsim.errors import InputTextError, ModelNotFoundError
+from jaxsim.errors import InputTextError, ModelNotFoundError, NoContentError
 from jaxsim.text.words import token_word_ids, word_spans
 
 
 class TruncationWarning(UserWarning):
     """A text was longer than the model allows and was cut."""
+
+
+def is_content_char(char: str) -> bool:
+    """Not a control/format/surrogate/private/unassigned (C*) or separator (Z*) character,
+    nor U+FFFD (what a decoder puts for bytes it could not read)."""
+    return char != "\ufffd" and unicodedata.category(char)[0] not in "CZ"
+
+
+def has_content(text: str, offsets, special, ids, special_ids: frozenset[int]) -> bool:
+    """Whether a tokenised text has a content token (module docstring): not special by the
+    template's mask nor by id, with a content character in its source span."""
+    return any(
+        not is_special and token_id not in special_ids
+        and any(is_content_char(c) for c in text[start:end])
+        for (start, end), is_special, token_id in zip(offsets, special, ids, strict=True)
+    )
+
+
+def _no_content(what: str) -> NoContentError:
+    return NoContentError(
+        f"{what} has no content (only zero-width, control or U+FFFD characters, or special "
+        "tokens): pass a text with words"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,13 +85,23 @@ class TextTokenizer:
     max_length: int
     mask_token_id: int | None
     pad_token_id: int
+    special_ids: frozenset[int] = frozenset()
 
     def check_text(self, text: object, what: str = "text") -> str:
+        """The text, or ``InputTextError`` (not a string, blank) / ``NoContentError`` (no
+        content character at all: the check that needs no tokens)."""
         if not isinstance(text, str):
             raise InputTextError(f"{what} must be a string, got {type(text).__name__}")
         if not text.strip():
             raise InputTextError(f"{what} is empty or whitespace-only: pass a non-empty string")
+        if not any(is_content_char(c) for c in text):
+            raise _no_content(what)
         return text
+
+    def check_content(self, text: object, what: str = "text") -> str:
+        """``check_text`` and the token check of ``encode`` (the text is tokenised)."""
+        self.encode(text, what)
+        return text  # type: ignore[return-value]
 
     def encode(self, text: str, what: str = "text") -> Encoded:
         """``[CLS] text [SEP]`` (or the model's own template), truncated with a warning."""
@@ -87,6 +129,8 @@ class TextTokenizer:
                 f"{self.max_length} (the model maximum)", TruncationWarning, stacklevel=3,
             )
         special = np.asarray(enc.special_tokens_mask, dtype=bool)
+        if not has_content(text, enc.offsets, special, enc.ids, self.special_ids):
+            raise _no_content(what)
         if word_map:
             spans = word_spans(text)
             word_ids = token_word_ids(enc.offsets, list(special), spans)
@@ -121,6 +165,11 @@ class TextTokenizer:
         special = np.asarray(enc.special_tokens_mask, dtype=bool)
         seq = np.asarray([-1 if s is None else s for s in enc.sequence_ids], np.int32)
         segment = np.where(special, -1, seq).astype(np.int32)
+        for part, text, what in ((0, text_a, "text a"), (1, text_b, "text b")):
+            rows = np.flatnonzero(segment == part)
+            if not has_content(text, [enc.offsets[t] for t in rows], special[rows],
+                               [enc.ids[t] for t in rows], self.special_ids):
+                raise _no_content(what)
         spans_a, spans_b = word_spans(text_a), word_spans(text_b)
         word_ids = np.full(len(enc.ids), -1, np.int32)
         for part, spans, shift in ((0, spans_a, 0), (1, spans_b, len(spans_a))):
@@ -167,4 +216,10 @@ def load_tokenizer(model_dir: Path, max_length: int) -> TextTokenizer:
     tokenizer.enable_truncation(max_length=max_length)
     mask_id = tokenizer.token_to_id("[MASK]")
     pad_id = tokenizer.token_to_id("[PAD]")
-    return TextTokenizer(tokenizer, max_length, mask_id, 0 if pad_id is None else pad_id)
+    # [UNK] is not a special token here: it stands for real text the vocabulary lacks (an emoji).
+    unk = getattr(tokenizer.model, "unk_token", None)
+    unk_id = tokenizer.token_to_id(unk) if unk else None
+    special_ids = frozenset(i for i, t in tokenizer.get_added_tokens_decoder().items()
+                            if t.special and i != unk_id)
+    return TextTokenizer(tokenizer, max_length, mask_id, 0 if pad_id is None else pad_id,
+                         special_ids)

@@ -22,6 +22,7 @@ import numpy as np
 
 from jaxsim.errors import InputTextError
 from jaxsim.text import Encoded, bucket_length, pad_batch
+from jaxsim.text.lines import split_lines
 
 HEADER = ("sentence1", "sentence2", "label")
 
@@ -87,7 +88,7 @@ def read_pair_rows(path: str | Path) -> list[tuple[str, str, str]]:
         raise InputTextError(f"cannot read {path}: {err.strerror}") from err
     except UnicodeDecodeError as err:
         raise InputTextError(f"{path} is not UTF-8; re-save it as UTF-8") from err
-    lines = text.splitlines()
+    lines = split_lines(text)  # \n only: a sentence may hold U+2028 or a form feed
     if not lines or tuple(f.strip().lower() for f in lines[0].split("\t")) != HEADER:
         raise InputTextError(
             f"{path} must start with the header {'<TAB>'.join(HEADER)} (got {lines[:1]!r})"

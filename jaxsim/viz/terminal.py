@@ -41,6 +41,7 @@ def alignment(words_a: list[str], words_b: list[str], matrix: np.ndarray, width:
 def render_pair(result: PairExplanation, k: int = 8, max_words: int = 14) -> str:
     """Header, the top-k word pairs, and the word matrix divided by max|R| (truncated)."""
     words_a, words_b, matrix = result.word_relevance()
+    words_a, words_b = [printable(w) for w in words_a], [printable(w) for w in words_b]
     lines = [
         f"{result.method} on {result.model} ({result.pooling} pooling)",
         f"similarity ({result.similarity_kind}) = {result.similarity:.4f}   "
@@ -51,6 +52,7 @@ def render_pair(result: PairExplanation, k: int = 8, max_words: int = 14) -> str
     width = max([len(w) for w in words_a] + [4])
     width_b = max([len(w) for w in words_b] + [4])
     for a, b, value in result.top_pairs(k):
+        a, b = printable(a), printable(b)
         lines.append(f"  {a:>{width}} ~ {b:<{width_b}} {value:+.4f}")
     lines += ["", "strongest partner of each word of a (argmax |relevance| over b):"]
     lines += alignment(words_a, words_b, matrix, width, width_b)
@@ -153,3 +155,19 @@ def render(result: Explanation, k: int | None = None) -> str:
     if isinstance(result, TokenExplanation):
         return render_tokens(result, **options)
     raise JaxsimError(f"no terminal view for {type(result).__name__}")
+
+
+# Characters a terminal acts on instead of showing: C0/C1 controls (ESC starts escape sequences,
+# BEL rings), line/paragraph separators and the bidi controls that reorder what follows.
+_BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str, keep: str = "") -> str:
+    """``text`` with every character a terminal would act on (ESC, BEL, CR, U+2028, bidi
+    overrides, ...) shown as its escape, e.g. ``\\x1b``; characters in ``keep`` stay as they are."""
+    import unicodedata
+
+    return "".join(
+        ascii(c)[1:-1] if c not in keep and (c in _BIDI or unicodedata.category(c) in
+                                             ("Cc", "Zl", "Zp")) else c
+        for c in text)
