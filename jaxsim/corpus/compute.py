@@ -65,14 +65,16 @@ def check_rows(model: Model, rows: Sequence[Row], truncate: bool
 
 
 def explain_shard(model: Model, placement: Placement | None, pairs: Sequence[Pair],
-                  encoded: dict[str, Encoded], *, method: str, options: dict, batch_size: int) -> list:
-    """Explanations of a shard's good pairs, in order, for any corpus method."""
+                  encoded: dict[str, Encoded], *, method: str, options: dict, batch_size: int,
+                  cache: bilrp.FactorCache | None = None) -> list:
+    """Explanations of a shard's good pairs, in order, for any corpus method. ``cache``: the
+    run's factors, so a text repeated across shards is computed once (token-pair methods)."""
     if not pairs:
         return []
     if method in bilrp.METHODS:
         return bilrp.explain_encoded_pairs(
             model, [(p.text_a, p.text_b) for p in pairs], encoded, method=method,
-            batch_size=batch_size, placement=placement, progress=False, **options,
+            batch_size=batch_size, placement=placement, progress=False, cache=cache, **options,
         )
     if method in bti.METHODS:
         with warnings.catch_warnings():  # lengths were checked by check_rows

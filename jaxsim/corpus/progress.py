@@ -44,6 +44,38 @@ def progress_bar(total: int | None, initial: int, desc: str, enabled: bool):
 
 
 @dataclasses.dataclass(frozen=True)
+class Work:
+    """The token-pair engine's accounted work in one run: ``texts`` computed (``reused``: served
+    from the run's factor cache), ``flops`` useful FLOPs (``jaxsim.explain.bilrp.useful_flops``)
+    and the float32 GEMM peak measured on this machine at the end of the run."""
+
+    texts: int
+    reused: int
+    flops: float
+    gemm_peak_gflops: float
+
+
+def gemm_peak_gflops(config, rows: int = 8192, repeats: int = 5) -> float:
+    """float32 GEMM rate (GFLOP/s) of this process's default device on the model's MLP shape
+    (``rows x d @ d x f``): the best of ``repeats`` timed calls after a warm-up."""
+    import time
+
+    import jax.numpy as jnp
+
+    d, f = config.hidden_size, config.intermediate_size
+    x = jnp.ones((rows, d), jnp.float32)
+    w = jnp.ones((d, f), jnp.float32)
+    matmul = jax.jit(jnp.matmul)
+    matmul(x, w).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(x, w).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * rows * d * f / best / 1e9
+
+
+@dataclasses.dataclass(frozen=True)
 class CorpusSummary:
     """What one process did in one run; ``manifest`` (process 0 only) has the output's totals.
 
@@ -63,6 +95,7 @@ class CorpusSummary:
     process_index: int = 0
     process_count: int = 1
     manifest: dict[str, Any] | None = None
+    work: Work | None = None
 
     @property
     def pairs_per_second(self) -> float:
@@ -80,6 +113,13 @@ class CorpusSummary:
             f"{self.pairs_per_second:.1f} pairs/s on {self.devices} device"
             + ("s" if self.devices > 1 else ""),
         ]
+        if self.work is not None and self.seconds > 0:
+            w = self.work
+            rate = w.flops / self.seconds / 1e9
+            lines.append(
+                f"useful work {w.flops / 1e12:.2f} TFLOP over {w.texts} distinct texts "
+                f"({w.reused} repeats reused): {rate:.1f} GFLOP/s, {100 * rate / w.gemm_peak_gflops:.0f} % "
+                f"of this device's float32 GEMM peak ({w.gemm_peak_gflops:.0f} GFLOP/s measured now)")
         if self.manifest is not None:
             m = self.manifest
             state = "complete" if m["complete"] else "INCOMPLETE (run again with --resume)"

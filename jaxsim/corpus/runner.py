@@ -20,7 +20,7 @@ from typing import Any
 import jax
 
 from jaxsim.corpus import compute, integrity, io, shards
-from jaxsim.corpus.progress import CompileClock, CorpusSummary, progress_bar
+from jaxsim.corpus.progress import CompileClock, CorpusSummary, Work, gemm_peak_gflops, progress_bar
 from jaxsim.corpus.sharding import barrier, data_mesh, initialize_multihost, owns_shard, round_batch_size
 from jaxsim.corpus.store import Store, pair_record, parse_store
 from jaxsim.errors import JaxsimError
@@ -76,6 +76,7 @@ class Job:
     batch_size: int
     truncate: bool
     process: int
+    cache: bilrp.FactorCache | None = None  # token-pair methods: each distinct text once per run
 
 
 def input_change(rows, shard_size: int, recorded: dict[int, str]) -> str:
@@ -131,7 +132,7 @@ def explain_and_commit(job: Job, shard: int, chunk: list[io.Row]) -> dict[str, A
     """Check, explain and store one input shard; returns its committed manifest entry."""
     good, encoded, bad = compute.check_rows(job.model, chunk, job.truncate)
     results = compute.explain_shard(job.model, job.placed, good, encoded, method=job.method,
-                                    options=job.options, batch_size=job.batch_size)
+                                    options=job.options, batch_size=job.batch_size, cache=job.cache)
     records = [pair_record(job.store, p.row, p.text_a, p.text_b, r)
                for p, r in zip(good, results, strict=True)]
     errors = [{"id": b.row, "reason": b.reason, "detail": b.detail} for b in bad]
@@ -208,7 +209,8 @@ def _run_locked(out: Path, settings: dict[str, Any], *, input, columns, model, m
     job = Job(out=out, model=model, placed=compute.place(model, mesh) if method in bilrp.METHODS
               else None, method=method, store=store,
               options={k: v for k, v in options.items() if k != "truncate"},
-              batch_size=round_batch_size(batch_size, mesh.size), truncate=truncate, process=pid)
+              batch_size=round_batch_size(batch_size, mesh.size), truncate=truncate, process=pid,
+              cache=bilrp.FactorCache() if method in bilrp.METHODS else None)
 
     total = io.count_rows(input) if progress else None
     done_rows = 0 if total is None else shard_rows_owned(
@@ -237,8 +239,13 @@ def _run_locked(out: Path, settings: dict[str, Any], *, input, columns, model, m
         manifest = shards.write_manifest(out, n_shards, {
             "settings": settings, "process_count": pcount, "devices_per_process": mesh.size,
             "batch_size": job.batch_size})
+    work = None
+    if job.cache is not None and job.cache.computed and method != "embedding":
+        work = Work(texts=job.cache.computed, reused=job.cache.hits,
+                    flops=2.0 * bilrp.tangent_params(model.config) * job.cache.computed_tokens_squared,
+                    gemm_peak_gflops=gemm_peak_gflops(model.config))
     return CorpusSummary(
-        out=out, pairs=counts["pairs"], errors=counts["errors"],
+        out=out, pairs=counts["pairs"], errors=counts["errors"], work=work,
         errors_by_reason=dict(sorted(reasons.items())), shards_written=counts["written"],
         shards_skipped=counts["skipped"], seconds=time.perf_counter() - start,
         compile_seconds=clock.seconds, devices=mesh.size, process_index=pid,

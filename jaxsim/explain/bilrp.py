@@ -20,6 +20,7 @@ H×P is the same computation with the plain ``Ops`` (plain gradients), Embedding
 
 from __future__ import annotations
 
+import collections
 import functools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
@@ -51,6 +52,22 @@ MODES = ("auto", "forward", "reverse")
 EXPLAIN_INPUTS = ("embedding", "embedding_sum")
 
 
+def tangent_params(config: ModelConfig) -> int:
+    """Weights whose matmuls carry tangents in the forward engine under the ``lrp`` composite: the
+    detached softmax stops them at the scores, so per layer only V, O and the two MLP matrices
+    (not Q and K): ``L * (2 d² + 2 d f)`` (8.85 M for all-MiniLM-L6-v2)."""
+    d, f = config.hidden_size, config.intermediate_size
+    return config.num_layers * (2 * d * d + 2 * d * f)
+
+
+def useful_flops(config: ModelConfig, n_tokens: int) -> float:
+    """The forward engine's useful work for one text of ``n_tokens`` (specials included): n
+    tangent passes over n positions through the tangent-carrying weights, 2 FLOPs per
+    multiply-add: ``2 n² tangent_params``. Padding, the primal pass, attention mixing and the
+    Q/K path are not counted."""
+    return 2.0 * n_tokens * n_tokens * tangent_params(config)
+
+
 def resolve_mode(mode: str, n_tokens: int, h: int) -> str:
     """``auto`` -> the engine with fewer passes: forward costs n, reverse costs h."""
     if mode not in MODES:
@@ -58,6 +75,51 @@ def resolve_mode(mode: str, n_tokens: int, h: int) -> str:
     if mode == "auto":
         return "forward" if n_tokens <= h else "reverse"
     return mode
+
+
+#: ``length_classes="auto"`` pads to the fine classes from this many texts on.
+FINE_FROM = 64
+
+
+class FactorCache:
+    """Per-text results of ``text_relevances`` (r f32[h, n] and phi f32[h]) kept across calls, up
+    to ``max_bytes`` (least recently used out first): a corpus run computes each distinct text
+    once over the whole run, not once per shard. Keyed by the token ids, so it serves one model,
+    method and mode (the caller's job keeps those fixed)."""
+
+    def __init__(self, max_bytes: int = 2**30):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.hits = 0
+        self.computed = 0
+        self.computed_tokens_squared = 0  # sum of n² over the texts computed (the engine's work)
+        self._items: collections.OrderedDict = collections.OrderedDict()
+
+    @staticmethod
+    def key(encoded: Encoded) -> bytes:
+        return np.asarray(encoded.ids, np.int32).tobytes() + np.asarray(encoded.type_ids, np.int8).tobytes()
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self._items
+
+    def get(self, key: bytes):
+        self._items.move_to_end(key)
+        self.hits += 1
+        return self._items[key]
+
+    def put(self, key: bytes, value: tuple[np.ndarray, np.ndarray]) -> None:
+        """Keep a text's computed ``(r f32[h, n] or E f32[n, d], phi)``."""
+        n = len(key) // 5  # 4 bytes of id + 1 byte of token type per token
+        self.computed += 1
+        self.computed_tokens_squared += n * n
+        size = sum(np.asarray(v).nbytes for v in value)
+        if size > self.max_bytes:
+            return
+        self._items[key] = value
+        self.bytes += size
+        while self.bytes > self.max_bytes:
+            _, old = self._items.popitem(last=False)
+            self.bytes -= sum(np.asarray(v).nbytes for v in old)
 
 
 CPU_CHUNK_ROWS = 1024  # activation rows (passes x tokens) per chunk on CPU
@@ -143,19 +205,41 @@ def _check(method: str, similarity: str, explain_input: str) -> None:
         raise JaxsimError(f"unknown explain_input {explain_input!r}: {', '.join(EXPLAIN_INPUTS)}")
 
 
+def resolve_length_classes(length_classes: str, n_texts: int) -> str:
+    """``auto`` -> ``fine`` (multiples of 4/8/16 tokens: less padding work, more compiled shapes)
+    for ``FINE_FROM`` texts or more, else ``buckets`` (one compilation serves a short request)."""
+    if length_classes == "auto":
+        return "fine" if n_texts >= FINE_FROM else "buckets"
+    return length_classes
+
+
 def text_relevances(
     model: Model, encoded: Sequence[Encoded], *, method: str = "bilrp", mode: str = "auto",
     chunk_size: int | None = None, batch_size: int = 8, explain_input: str = "embedding",
     ops: Ops | None = None, progress: bool = False, placement: Placement | None = None,
+    length_classes: str = "auto", cache: FactorCache | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per text: (r f32[h, n] or, for ``embedding``, E f32[n, d]; phi f32[h]), in length-bucketed
-    batches (``jaxsim.text.map_encoded``).
+    """Per text: (r f32[h, n] or, for ``embedding``, E f32[n, d]; phi f32[h]), in length-classed
+    batches (``jaxsim.text.map_encoded``; ``length_classes``: ``buckets``, ``fine`` or ``auto``,
+    see ``resolve_length_classes``).
 
-    placement: params replicated over a data mesh (``jaxsim.models.placement.place``); batch rows
-    are then split over its devices, every batch has the same row count (a multiple of the device
-    count) so each bucket compiles once per run. Without it the model's params are used on the
-    default device and a small request gets no all-padding rows.
+    placement: params replicated over a data mesh (``jaxsim.models.placement.place_params``);
+    batch rows are then split over its devices (rows a multiple of the device count). A small
+    request gets no all-padding rows. cache: factors already computed (a ``FactorCache`` keyed by
+    the text's token ids), reused and filled, so a text repeated across calls is computed once.
     """
+    if cache is not None:
+        keys = [cache.key(e) for e in encoded]
+        todo = [i for i, k in enumerate(keys) if k not in cache]
+        computed = text_relevances(
+            model, [encoded[i] for i in todo], method=method, mode=mode, chunk_size=chunk_size,
+            batch_size=batch_size, explain_input=explain_input, ops=ops, progress=progress,
+            placement=placement, length_classes=resolve_length_classes(length_classes, len(todo)),
+        ) if todo else []
+        for i, value in zip(todo, computed, strict=True):
+            cache.put(keys[i], value)
+        found = {i: value for i, value in zip(todo, computed, strict=True)}
+        return [found[i] if i in found else cache.get(keys[i]) for i in range(len(encoded))]
     from tqdm.auto import tqdm
 
     h = model.config.hidden_size
@@ -186,7 +270,8 @@ def text_relevances(
     return map_encoded(
         encoded, batch_size=batch_size, max_length=model.tokenizer.max_length,
         pad_id=model.tokenizer.pad_token_id, compute=compute, unpack=unpack,
-        fill=placement is not None, multiple_of=placement.mesh.size if placement else 1,
+        fill=False, multiple_of=placement.mesh.size if placement else 1,
+        length_classes=resolve_length_classes(length_classes, len(encoded)),
         progress=(lambda plans: tqdm(plans, desc=f"{method} texts", unit="batch")) if progress else None,
     )
 
@@ -214,7 +299,8 @@ def explain_encoded_pairs(
     model: Model, pairs: Sequence[tuple[str, str]], encoded: dict[str, Encoded], *,
     method: str = "bilrp", similarity: str = "dot", mode: str = "auto", chunk_size: int | None = None,
     batch_size: int = 8, explain_input: str = "embedding", ops: Ops | None = None,
-    progress: bool = False, placement: Placement | None = None,
+    progress: bool = False, placement: Placement | None = None, length_classes: str = "auto",
+    cache: FactorCache | None = None,
 ) -> list[PairExplanation]:
     """``PairExplanation`` per pair of texts already encoded in ``encoded`` (text -> encoding):
     each distinct text's relevance is computed once (``text_relevances``), then
@@ -224,7 +310,7 @@ def explain_encoded_pairs(
     rels = text_relevances(
         model, [encoded[t] for t in texts], method=method, mode=mode, chunk_size=chunk_size,
         batch_size=batch_size, explain_input=explain_input, ops=ops, progress=progress,
-        placement=placement,
+        placement=placement, length_classes=length_classes, cache=cache,
     )
     by_text = dict(zip(texts, rels, strict=True))
     results = []
@@ -242,8 +328,10 @@ def explain_pairs(
     model: Model, pairs: Iterable[tuple[str, str]], *, method: str = "bilrp", similarity: str = "dot",
     mode: str = "auto", chunk_size: int | None = None, batch_size: int = 8,
     explain_input: str = "embedding", ops: Ops | None = None, progress: bool = True,
+    length_classes: str = "auto",
 ) -> list[PairExplanation]:
-    """Explain many pairs: each distinct text's relevance is computed once, in bucketed batches."""
+    """Explain many pairs: each distinct text's relevance is computed once, in length-classed
+    batches (``length_classes``: see ``resolve_length_classes``)."""
     _check(method, similarity, explain_input)
     pairs = [(a, b) for a, b in pairs]
     encoded: dict[str, Encoded] = {}
@@ -255,7 +343,7 @@ def explain_pairs(
     return explain_encoded_pairs(
         model, pairs, encoded, method=method, similarity=similarity, mode=mode,
         chunk_size=chunk_size, batch_size=batch_size, explain_input=explain_input, ops=ops,
-        progress=progress,
+        progress=progress, length_classes=length_classes,
     )
 
 

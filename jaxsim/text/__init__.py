@@ -2,10 +2,12 @@
 
 from jaxsim.text.buckets import (
     BUCKETS,
+    LENGTH_CLASSES,
     Batch,
     BatchPlan,
     batches_by_bucket,
     bucket_length,
+    fine_length,
     map_batches,
     map_encoded,
     pad_batch,
@@ -15,7 +17,7 @@ from jaxsim.text.tokenizer import Encoded, TextTokenizer, TruncationWarning, enc
 from jaxsim.text.words import aggregate, token_word_ids, word_spans
 
 __all__ = [
-    "BUCKETS", "Batch", "BatchPlan", "Encoded", "TextTokenizer", "TruncationWarning", "aggregate",
-    "batches_by_bucket", "bucket_length", "encode_pairs", "load_tokenizer", "map_batches",
-    "map_encoded", "pad_batch", "plan_batches", "token_word_ids", "word_spans",
+    "BUCKETS", "LENGTH_CLASSES", "Batch", "BatchPlan", "Encoded", "TextTokenizer", "TruncationWarning",
+    "aggregate", "batches_by_bucket", "bucket_length", "encode_pairs", "fine_length", "load_tokenizer",
+    "map_batches", "map_encoded", "pad_batch", "plan_batches", "token_word_ids", "word_spans",
 ]

@@ -1,0 +1,113 @@
+"""The corpus engine's exact rewrites: fine length classes, the run-wide factor cache, and no Q/K
+tangent matmuls in the compiled forward engine. Each must leave R unchanged (≤ 1e-5 relative)."""
+
+from __future__ import annotations
+
+import re
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxsim.explain import bilrp
+from jaxsim.explain.rules import composite
+from jaxsim.text import bucket_length, fine_length, pad_batch, plan_batches
+
+WORDS = "the cat sat on a warm mat while rain fell over quiet green hills near an old stone town".split()
+
+
+def _texts(lengths_in_words: list[int]) -> list[str]:
+    return [" ".join(WORDS[(3 * i) % 5:][:k] + WORDS[:max(0, k - len(WORDS[(3 * i) % 5:]))])
+            for i, k in enumerate(lengths_in_words)]
+
+
+def _relative(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+def test_fine_length_classes_are_multiples_of_4_8_16_then_buckets():
+    assert [fine_length(n) for n in (3, 9, 12, 13, 64, 65, 128, 129, 256, 257)] == [
+        4, 12, 12, 16, 64, 72, 128, 144, 256, 512]
+    assert fine_length(185, max_length=190) == 190  # capped at the model maximum like buckets
+    for n in range(1, 600):
+        assert n <= fine_length(n) <= bucket_length(n)
+
+
+def test_plan_batches_with_fine_classes_pads_less_and_keeps_every_item_once():
+    lengths = [5, 9, 12, 13, 20, 33, 40, 70]
+    coarse = plan_batches(lengths, 2, length_classes="buckets", fill=False)
+    fine = plan_batches(lengths, 2, length_classes="fine", fill=False)
+    assert sorted(i for p in fine for i in p.indices) == list(range(len(lengths)))
+    assert sum(p.length * len(p.indices) for p in fine) < sum(p.length * len(p.indices) for p in coarse)
+    assert all(p.length >= max(lengths[i] for i in p.indices) for p in fine)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_gpt_neo"])
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_fine_length_classes_give_the_same_relevance_as_buckets(fixture, mode, request):
+    model = request.getfixturevalue(fixture)
+    texts = _texts([2, 5, 9, 13, 17])  # several classes, mixed in batches of 2 (padding inside)
+    encoded = model.encode(texts)
+    options = dict(method="bilrp", mode=mode, batch_size=2)
+    coarse = bilrp.text_relevances(model, encoded, length_classes="buckets", **options)
+    fine = bilrp.text_relevances(model, encoded, length_classes="fine", **options)
+    for (r_c, phi_c), (r_f, phi_f), enc in zip(coarse, fine, encoded, strict=True):
+        assert r_f.shape == r_c.shape == (model.config.hidden_size, len(enc))
+        assert _relative(r_f, r_c) <= 1e-5
+        assert _relative(phi_f, phi_c) <= 1e-5
+
+
+def test_the_factor_cache_computes_each_text_once_across_calls_and_changes_nothing(tiny_bert):
+    pairs_1 = [("a cat sat", "the warm mat"), ("rain fell", "a cat sat")]
+    pairs_2 = [("a cat sat", "rain fell"), ("quiet green hills", "the warm mat")]
+    cache = bilrp.FactorCache()
+    results = []
+    for pairs in (pairs_1, pairs_2):
+        encoded = {t: tiny_bert.tokenizer.encode(t) for pair in pairs for t in pair}
+        results += bilrp.explain_encoded_pairs(tiny_bert, pairs, encoded, cache=cache, batch_size=2)
+    assert cache.computed == 4 and cache.hits == 3  # 4 distinct texts; 3 of them again in call 2
+    plain = bilrp.explain_pairs(tiny_bert, pairs_1 + pairs_2, progress=False)
+    for got, want in zip(results, plain, strict=True):
+        assert _relative(got.relevance, want.relevance) <= 1e-5
+        assert got.similarity == pytest.approx(want.similarity, rel=1e-6)
+
+
+def test_the_factor_cache_keeps_to_its_byte_budget(tiny_bert):
+    encoded = tiny_bert.encode(_texts([3, 4, 5, 6]))
+    values = bilrp.text_relevances(tiny_bert, encoded)
+    one = sum(v.nbytes for v in values[0])
+    cache = bilrp.FactorCache(max_bytes=2 * one + one // 2)
+    for enc, value in zip(encoded, values, strict=True):
+        cache.put(cache.key(enc), value)
+    assert cache.bytes <= cache.max_bytes
+    assert cache.key(encoded[-1]) in cache and cache.key(encoded[0]) not in cache  # oldest out first
+
+
+def _dot_count(model, ops_name: str, length: int = 16) -> int:
+    batch = pad_batch(model.encode(["the cat sat on a warm mat"]), length)
+    ids, types, mask = (jnp.asarray(a) for a in batch)
+    lowered = bilrp.token_relevance.lower(
+        model.params, None, ids, types, mask, config=model.config, pooling="mean",
+        ops=composite(ops_name), mode="forward", chunk_size=length, explain_input="embedding")
+    return len(re.findall(r"\bdot_general\b", lowered.as_text()))
+
+
+@pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_gpt_neo"])
+def test_the_forward_engine_has_no_query_or_key_tangent_matmuls(fixture, request):
+    """Per layer the primal pass has 8 matmuls (Q, K, V, O, scores, mixing, 2 MLP); under the
+    detached softmax the tangents need only 5 (V, mixing, O, 2 MLP). The plain composite keeps the
+    Q, K and score tangents (5 more). The lowered program must have exactly 13 per layer."""
+    model = request.getfixturevalue(fixture)
+    layers = model.config.num_layers
+    assert _dot_count(model, "lrp") == 13 * layers
+    assert _dot_count(model, "plain") == 18 * layers
+
+
+def test_useful_flops_count_the_tangent_carrying_weights():
+    from jaxsim.models.config import BertConfig
+
+    minilm_shape = BertConfig(vocab_size=30522, hidden_size=384, num_layers=6, num_heads=12,
+                              intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2,
+                              layer_norm_eps=1e-12, gelu_approximate=False, pad_token_id=0)
+    assert bilrp.tangent_params(minilm_shape) == 6 * (2 * 384 * 384 + 2 * 384 * 1536) == 8_847_360
+    assert bilrp.useful_flops(minilm_shape, 15) == 2 * 15 * 15 * 8_847_360
