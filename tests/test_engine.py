@@ -111,3 +111,24 @@ def test_useful_flops_count_the_tangent_carrying_weights():
                               layer_norm_eps=1e-12, gelu_approximate=False, pad_token_id=0)
     assert bilrp.tangent_params(minilm_shape) == 6 * (2 * 384 * 384 + 2 * 384 * 1536) == 8_847_360
     assert bilrp.useful_flops(minilm_shape, 15) == 2 * 15 * 15 * 8_847_360
+
+
+def test_a_corpus_run_computes_each_distinct_text_once_and_accounts_its_work(tiny_bert, tmp_path):
+    from jaxsim.corpus import iter_records, run
+
+    pairs = [("a cat sat", "the warm mat"), ("rain fell", "a cat sat"), ("a cat sat", "rain fell"),
+             ("the warm mat", "quiet hills"), ("rain fell", "the warm mat"), ("quiet hills", "a cat sat")]
+    source = tmp_path / "pairs.tsv"
+    source.write_text("sentence1\tsentence2\n" + "".join(f"{a}\t{b}\n" for a, b in pairs), encoding="utf-8")
+    once = run(source, tmp_path / "once", model=tiny_bert, store="full", shard_size=2, progress=False)
+    per_shard = run(source, tmp_path / "per_shard", model=tiny_bert, store="full", shard_size=2,
+                    progress=False, factor_cache_bytes=0, length_classes="buckets")
+    assert once.work.texts == 4 and once.work.reused > 0  # 4 distinct texts over 3 shards
+    assert per_shard.work.texts > once.work.texts       # recomputed in every shard they appear in
+    assert "useful work" in once.format() and "GEMM peak" in once.format()
+    expected = sum(bilrp.useful_flops(tiny_bert.config, len(tiny_bert.tokenizer.encode(t)))
+                   for t in {t for pair in pairs for t in pair})
+    assert once.work.flops == pytest.approx(expected)
+    a = {r["id"]: np.asarray(r["relevance"]) for r in iter_records(tmp_path / "once")}
+    b = {r["id"]: np.asarray(r["relevance"]) for r in iter_records(tmp_path / "per_shard")}
+    assert a.keys() == b.keys() and all(_relative(a[k], b[k]) <= 1e-5 for k in a)

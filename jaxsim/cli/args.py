@@ -57,15 +57,25 @@ def output_file(path: str | Path) -> Path:
     return path
 
 
-def positive_int(value: str) -> int:
-    """argparse type of sizes (``--batch-size``, ``--max-length``, ...): an integer >= 1."""
+def whole_number(value: str, least: int = 1) -> int:
+    """argparse type of sizes (``--batch-size``, ``--max-length``, ...): an integer >= ``least``."""
     try:
         number = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {least}, got {value!r}") from None
+    if number < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {number}")
     return number
+
+
+def positive_int(value: str) -> int:
+    """A size that must be at least 1."""
+    return whole_number(value, 1)
+
+
+def non_negative_int(value: str) -> int:
+    """A size that may be 0 (e.g. a cache turned off)."""
+    return whole_number(value, 0)
 
 
 def load_model_from_args(args: argparse.Namespace):

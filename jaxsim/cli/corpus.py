@@ -30,6 +30,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, shard_size=args.shard_size, resume=args.resume,
         columns=args.columns, truncate=args.truncate, similarity=args.similarity, mode=args.mode,
         top_k=args.top_k, ig_steps=args.ig_steps, devices=args.devices,
+        length_classes=args.length_classes, factor_cache_bytes=args.factor_cache_mb * 2**20,
         multihost=args.multihost, progress=not args.no_progress,
     )
     print(summary.format())
@@ -37,7 +38,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
 
 
 def add_corpus_parser(sub: argparse._SubParsersAction) -> None:
-    from jaxsim.cli.args import add_model_args, positive_int
+    from jaxsim.cli.args import add_model_args, non_negative_int, positive_int
     from jaxsim.corpus import METHODS
     from jaxsim.explain.bilrp import MODES, SIMILARITIES
 
@@ -73,6 +74,12 @@ def add_corpus_parser(sub: argparse._SubParsersAction) -> None:
                    help="pooling to explain (default: mean over all tokens, as jaxsim explain)")
     p.add_argument("--similarity", choices=SIMILARITIES, default="dot")
     p.add_argument("--mode", choices=MODES, default="auto", help="BiLRP engine (see jaxsim explain)")
+    p.add_argument("--length-classes", choices=["auto", "fine", "buckets"], default="auto",
+                   help="pad texts to multiples of 4/8/16 tokens (fine: less padding work, more "
+                        "shapes to compile), to 16/32/64/... (buckets), or auto (fine for 64+ texts)")
+    p.add_argument("--factor-cache-mb", type=non_negative_int, default=1024, metavar="MB",
+                   help="keep computed BiLRP factors up to this size, so a text repeated anywhere "
+                        "in the run is computed once (default 1024; 0: only within a shard)")
     p.add_argument("--top-k", type=positive_int, default=2, help="BTI: MeanShift clusters kept (default 2)")
     p.add_argument("--ig-steps", type=positive_int, default=10, help="IG: Riemann steps (default 10)")
     p.add_argument("--devices", type=int, default=None,

@@ -117,7 +117,7 @@ class CorpusSummary:
             w = self.work
             rate = w.flops / self.seconds / 1e9
             lines.append(
-                f"useful work {w.flops / 1e12:.2f} TFLOP over {w.texts} distinct texts "
+                f"useful work {w.flops / 1e12:.2f} TFLOP over {w.texts} texts computed "
                 f"({w.reused} repeats reused): {rate:.1f} GFLOP/s, {100 * rate / w.gemm_peak_gflops:.0f} % "
                 f"of this device's float32 GEMM peak ({w.gemm_peak_gflops:.0f} GFLOP/s measured now)")
         if self.manifest is not None:

@@ -26,14 +26,18 @@ from jaxsim.corpus.store import Store, pair_record, parse_store
 from jaxsim.errors import JaxsimError
 from jaxsim.explain import bilrp, bti
 from jaxsim.models.placement import Placement
+from jaxsim.text import LENGTH_CLASSES
 
 METHODS = bilrp.METHODS + bti.METHODS
 
 
 def method_options(method: str, *, similarity: str, mode: str, explain_input: str, top_k: int,
-                   ig_steps: int, truncate: bool) -> dict[str, Any]:
+                   ig_steps: int, truncate: bool, length_classes: str = "auto") -> dict[str, Any]:
     """The explainer options that apply to ``method`` (recorded in ``run.json``)."""
     if method in bilrp.METHODS:
+        if length_classes not in ("auto", *LENGTH_CLASSES):
+            raise JaxsimError(f"unknown length classes {length_classes!r}: choose auto, "
+                              f"{', '.join(LENGTH_CLASSES)}")
         if similarity not in bilrp.SIMILARITIES:
             raise JaxsimError(f"unknown similarity {similarity!r}: choose dot or cosine")
         if mode not in bilrp.MODES:
@@ -41,7 +45,8 @@ def method_options(method: str, *, similarity: str, mode: str, explain_input: st
         if explain_input not in bilrp.EXPLAIN_INPUTS:
             raise JaxsimError(f"unknown explain_input {explain_input!r}: "
                               f"{', '.join(bilrp.EXPLAIN_INPUTS)}")
-        options = dict(similarity=similarity, mode=mode, explain_input=explain_input)
+        options = dict(similarity=similarity, mode=mode, explain_input=explain_input,
+                       length_classes=length_classes)
     elif method in bti.METHODS:
         options = dict(top_k=top_k, ig_steps=ig_steps)
     else:
@@ -150,7 +155,8 @@ def run(
     devices=None, multihost: bool = False, coordinator: str | None = None,
     num_processes: int | None = None, process_id: int | None = None,
     weights_dir: str | Path | None = None, progress: bool = True,
-    on_shard: Callable[[dict[str, Any]], None] | None = None,
+    on_shard: Callable[[dict[str, Any]], None] | None = None, length_classes: str = "auto",
+    factor_cache_bytes: int = 2**30,
 ) -> CorpusSummary:
     """Explain every pair of ``input`` (TSV/JSONL/Parquet) into shard files under ``out``.
 
@@ -165,12 +171,17 @@ def run(
     multihost: call ``jax.distributed.initialize`` first (coordinator / num_processes /
     process_id for processes started by hand); each process explains its own shards.
     on_shard: called with each committed shard's manifest entry.
+    length_classes: token-pair methods pad texts to ``fine`` classes (multiples of 4/8/16 tokens),
+    ``buckets`` (16, 32, 64, ...) or ``auto`` (fine from 64 texts a batch call on).
+    factor_cache_bytes: token-pair methods keep computed factors up to this many bytes, so a text
+    repeated anywhere in the run is computed once (0: only within a shard).
     """
     start = time.perf_counter()
     if multihost:  # before anything touches a device
         initialize_multihost(coordinator, num_processes, process_id)
     options = method_options(method, similarity=similarity, mode=mode, explain_input=explain_input,
-                             top_k=top_k, ig_steps=ig_steps, truncate=truncate)
+                             top_k=top_k, ig_steps=ig_steps, truncate=truncate,
+                             length_classes=length_classes)
     store = parse_store(store)
     io.iter_rows(input, columns)  # checks the file and its columns now, before loading the model
     out = Path(out)
@@ -189,13 +200,14 @@ def run(
             out, settings, input=input, columns=columns, model=model, method=method,
             store=store, options=options, batch_size=batch_size, shard_size=shard_size,
             resume=resume, truncate=truncate, devices=devices, progress=progress,
-            on_shard=on_shard, start=start)
+            on_shard=on_shard, start=start, factor_cache_bytes=factor_cache_bytes)
 
 
 def _run_locked(out: Path, settings: dict[str, Any], *, input, columns, model, method: str,
                 store: Store, options: dict[str, Any], batch_size: int | None, shard_size: int,
                 resume: bool, truncate: bool, devices, progress: bool,
-                on_shard: Callable[[dict[str, Any]], None] | None, start: float) -> CorpusSummary:
+                on_shard: Callable[[dict[str, Any]], None] | None, start: float,
+                factor_cache_bytes: int = 2**30) -> CorpusSummary:
     """``run`` once ``out`` is locked: check, explain the shards, write the manifest."""
     pid, pcount = jax.process_index(), jax.process_count()
     rows = io.iter_rows(input, columns)
@@ -210,7 +222,7 @@ def _run_locked(out: Path, settings: dict[str, Any], *, input, columns, model, m
               else None, method=method, store=store,
               options={k: v for k, v in options.items() if k != "truncate"},
               batch_size=round_batch_size(batch_size, mesh.size), truncate=truncate, process=pid,
-              cache=bilrp.FactorCache() if method in bilrp.METHODS else None)
+              cache=bilrp.FactorCache(factor_cache_bytes) if method in bilrp.METHODS else None)
 
     total = io.count_rows(input) if progress else None
     done_rows = 0 if total is None else shard_rows_owned(
