@@ -1,9 +1,9 @@
-"""Hugging Face state-dict keys -> jaxsim params pytree, for BERT and GPT-Neo.
+"""Hugging Face state-dict keys -> jaxsim params pytree, for every family.
 
-A small regex table per architecture maps each checkpoint key to a params path and says
-whether the tensor is a ``Linear`` weight (stored ``(out, in)`` in PyTorch, so transposed).
-The expected shapes come from the config first (no arrays touched); every missing, unexpected
-or mis-shaped tensor is collected and reported once, with the full list.
+A small regex table per architecture (``jaxsim.convert.tables``) maps each checkpoint key to a
+params path and says whether the tensor is a ``Linear`` weight (stored ``(out, in)`` in
+PyTorch, so transposed). The expected shapes come from the config first (no arrays touched);
+every missing, unexpected or mis-shaped tensor is collected and reported once, with the full list.
 """
 
 from __future__ import annotations
@@ -15,102 +15,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsim.convert.tables import RENAME, expected_shapes, family, key_table
 from jaxsim.errors import WeightsError
-from jaxsim.models.config import BertConfig, GPTNeoConfig, ModelConfig
+from jaxsim.models.config import ModelConfig
+
+__all__ = ["abstract_params", "convert_state_dict", "expected_shapes", "local_device_sharding"]
 
 Path = tuple[str | int, ...]
-
-#: Buffers and tensors jaxsim does not use (not errors when present).
-_IGNORED = re.compile(
-    r"(^|\.)(position_ids|token_type_ids|masked_bias)$|attn\.attention\.bias$|^lm_head\.|"
-    r"^cls\.|^pooler\.dense\.(weight|bias)$"
-)
-_PREFIXES = ("bert.", "transformer.", "model.")
-
-# (pattern, path template, is_linear_weight). ``{i}`` in a template is the layer index.
-_LN = r"(?P<p>weight|bias|gamma|beta)"
-_BERT_TABLE = [
-    (r"embeddings\.word_embeddings\.weight", ("embeddings", "word"), False),
-    (r"embeddings\.position_embeddings\.weight", ("embeddings", "position"), False),
-    (r"embeddings\.token_type_embeddings\.weight", ("embeddings", "token_type"), False),
-    (rf"embeddings\.LayerNorm\.{_LN}", ("embeddings", "ln", "{p}"), False),
-    (r"encoder\.layer\.(?P<i>\d+)\.attention\.self\.(?P<n>query|key|value)\.(?P<p>weight|bias)",
-     ("layers", "{i}", "attention", "{n}", "{p}"), True),
-    (r"encoder\.layer\.(?P<i>\d+)\.attention\.output\.dense\.(?P<p>weight|bias)",
-     ("layers", "{i}", "attention", "output", "{p}"), True),
-    (rf"encoder\.layer\.(?P<i>\d+)\.attention\.output\.LayerNorm\.{_LN}",
-     ("layers", "{i}", "attention", "ln", "{p}"), False),
-    (r"encoder\.layer\.(?P<i>\d+)\.intermediate\.dense\.(?P<p>weight|bias)",
-     ("layers", "{i}", "mlp", "intermediate", "{p}"), True),
-    (r"encoder\.layer\.(?P<i>\d+)\.output\.dense\.(?P<p>weight|bias)",
-     ("layers", "{i}", "mlp", "output", "{p}"), True),
-    (rf"encoder\.layer\.(?P<i>\d+)\.output\.LayerNorm\.{_LN}",
-     ("layers", "{i}", "mlp", "ln", "{p}"), False),
-]
-_BERT_HEAD_TABLE = [
-    (r"pooler\.dense\.(?P<p>weight|bias)", ("head", "pooler", "{p}"), True),
-    (r"classifier\.(?P<p>weight|bias)", ("head", "classifier", "{p}"), True),
-]
-_GPT_NEO_TABLE = [
-    (r"wte\.weight", ("embeddings", "word"), False),
-    (r"wpe\.weight", ("embeddings", "position"), False),
-    (rf"h\.(?P<i>\d+)\.(?P<n>ln_1|ln_2)\.{_LN}", ("layers", "{i}", "{n}", "{p}"), False),
-    (r"h\.(?P<i>\d+)\.attn\.attention\.(?P<n>q|k|v)_proj\.weight",
-     ("layers", "{i}", "attention", "{n}", "kernel"), True),
-    (r"h\.(?P<i>\d+)\.attn\.attention\.out_proj\.(?P<p>weight|bias)",
-     ("layers", "{i}", "attention", "output", "{p}"), True),
-    (r"h\.(?P<i>\d+)\.mlp\.(?P<n>c_fc|c_proj)\.(?P<p>weight|bias)",
-     ("layers", "{i}", "mlp", "{n}", "{p}"), True),
-    (rf"ln_f\.{_LN}", ("ln_f", "{p}"), False),
-]
-_RENAME = {
-    "weight": "kernel", "gamma": "scale", "beta": "bias", "q": "query", "k": "key", "v": "value",
-    "c_fc": "fc", "c_proj": "proj",
-}
-
-
-def _dense(n_in: int, n_out: int, bias: bool = True) -> dict:
-    return {"kernel": (n_in, n_out), "bias": (n_out,)} if bias else {"kernel": (n_in, n_out)}
-
-
-def _ln(d: int) -> dict:
-    return {"scale": (d,), "bias": (d,)}
-
-
-def expected_shapes(config: ModelConfig) -> dict:
-    """The params pytree with shape tuples at the leaves, from the config alone."""
-    d, f = config.hidden_size, config.intermediate_size
-    if isinstance(config, BertConfig):
-        layer = {
-            "attention": {**{n: _dense(d, d) for n in ("query", "key", "value", "output")},
-                          "ln": _ln(d)},
-            "mlp": {"intermediate": _dense(d, f), "output": _dense(f, d), "ln": _ln(d)},
-        }
-        tree: dict = {
-            "embeddings": {
-                "word": (config.vocab_size, d),
-                "position": (config.max_position_embeddings, d),
-                "token_type": (config.type_vocab_size, d),
-                "ln": _ln(d),
-            },
-            "layers": tuple(layer for _ in range(config.num_layers)),
-        }
-        if config.num_labels is not None:
-            tree["head"] = {"pooler": _dense(d, d), "classifier": _dense(d, config.num_labels)}
-        return tree
-    assert isinstance(config, GPTNeoConfig)
-    layer = {
-        "ln_1": _ln(d),
-        "attention": {**{n: _dense(d, d, bias=False) for n in ("query", "key", "value")},
-                      "output": _dense(d, d)},
-        "ln_2": _ln(d),
-        "mlp": {"fc": _dense(d, f), "proj": _dense(f, d)},
-    }
-    return {
-        "embeddings": {"word": (config.vocab_size, d), "position": (config.max_position_embeddings, d)},
-        "layers": tuple(layer for _ in range(config.num_layers)),
-        "ln_f": _ln(d),
-    }
 
 
 def local_device_sharding() -> jax.sharding.SingleDeviceSharding:
@@ -127,12 +38,6 @@ def abstract_params(config: ModelConfig, dtype=jnp.float32) -> dict:
         lambda s: jax.ShapeDtypeStruct(s, dtype, sharding=sharding), expected_shapes(config),
         is_leaf=lambda x: isinstance(x, tuple) and all(isinstance(i, int) for i in x),
     )
-
-
-def _table(config: ModelConfig) -> list:
-    if isinstance(config, BertConfig):
-        return _BERT_TABLE + (_BERT_HEAD_TABLE if config.num_labels is not None else [])
-    return _GPT_NEO_TABLE
 
 
 def _lookup(tree: dict, path: Path):
@@ -176,7 +81,7 @@ def _target_path(key: str, table: list) -> tuple[Path, bool] | None:
         for part in template:
             if part.startswith("{"):
                 value = groups[part[1:-1]]
-                path.append(int(value) if part == "{i}" else _RENAME.get(value, value))
+                path.append(int(value) if part == "{i}" else RENAME.get(value, value))
             else:
                 path.append(part)
         # LayerNorm "weight" is a scale, not a kernel.
@@ -186,8 +91,8 @@ def _target_path(key: str, table: list) -> tuple[Path, bool] | None:
     return None
 
 
-def _strip_prefix(key: str) -> str:
-    for prefix in _PREFIXES:
+def _strip_prefix(key: str, prefixes: tuple[str, ...]) -> str:
+    for prefix in prefixes:
         if key.startswith(prefix):
             return key[len(prefix):]
     return key
@@ -199,15 +104,16 @@ def convert_state_dict(
     """Map a HF state dict (numpy arrays) onto jaxsim params; fail once with every problem."""
     skeleton = expected_shapes(config)
     expected = _flatten(skeleton)
-    table = _table(config)
+    table = key_table(config)
+    fam = family(config)
     found: dict[Path, np.ndarray] = {}
     unexpected, misshaped, not_finite = [], [], []
     misshaped_paths: set[Path] = set()
     for raw_key, tensor in state.items():
-        key = _strip_prefix(raw_key)
+        key = _strip_prefix(raw_key, fam.prefixes)
         target = _target_path(key, table)
         if target is None:
-            if not _IGNORED.search(key):
+            if not fam.ignored.search(key):
                 unexpected.append(raw_key)
             continue
         path, linear = target

@@ -165,6 +165,19 @@ def load_tokenizer(model_dir: Path, max_length: int) -> TextTokenizer:
     # tokenizer.json may carry its own settings (all-MiniLM-L6-v2 pads to 128): override them.
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=max_length)
-    mask_id = tokenizer.token_to_id("[MASK]")
-    pad_id = tokenizer.token_to_id("[PAD]")
+    mask_id = _first_known(tokenizer, MASK_TOKENS)
+    pad_id = _first_known(tokenizer, PAD_TOKENS)
     return TextTokenizer(tokenizer, max_length, mask_id, 0 if pad_id is None else pad_id)
+
+
+#: Special-token spellings: WordPiece (BERT, DistilBERT, ModernBERT), then RoBERTa / XLM-R / MPNet.
+MASK_TOKENS = ("[MASK]", "<mask>")
+PAD_TOKENS = ("[PAD]", "<pad>")
+
+
+def _first_known(tokenizer: Tokenizer, spellings: Sequence[str]) -> int | None:
+    for token in spellings:
+        token_id = tokenizer.token_to_id(token)
+        if token_id is not None:
+            return token_id
+    return None
