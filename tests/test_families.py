@@ -87,8 +87,8 @@ def family_models(family_dirs, weights_dir):
         if key not in loaded:
             path = family_dirs(name, classifier, **options)
             hf_cls = transformers.AutoModelForSequenceClassification if classifier else transformers.AutoModel
-            kwargs = {"attn_implementation": "eager"} if name.startswith("modernbert") else {}
-            hf = hf_cls.from_pretrained(str(path), **kwargs).eval()
+            # Eager attention: the softmax the BiLRP twin detaches (SDPA has none to patch).
+            hf = hf_cls.from_pretrained(str(path), attn_implementation="eager").eval()
             loaded[key] = (jaxsim.load_model(path, weights_dir=weights_dir), hf)
         return loaded[key]
     return get
@@ -273,3 +273,130 @@ def test_missing_and_unexpected_keys_are_listed_once_for_a_new_family(family_dir
         convert_state_dict(state, load_config(folder), "tiny mpnet")
     assert "relative_attention_bias" in str(err.value)
     assert "encoder.layer.0.attention.attn.extra.weight" in str(err.value)
+
+
+# --- BiLRP on every family ------------------------------------------------------------------
+
+BILRP_PAIR = ("A man is playing a guitar.", "A person plays an instrument.")
+BILRP_LONG = (LONG_SENTENCES[0], "It is sleeping!")  # past ModernBERT's local window
+
+
+def _rel_frobenius(actual, expected) -> float:
+    return float(np.linalg.norm(actual - expected) / np.linalg.norm(expected))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_family_bilrp_matches_torch_twin_of_the_rules(name, family_models):
+    from jaxsim.explain import explain_pair
+    from tests import torch_rules_twin
+
+    model, hf = family_models(name)
+    for a, b in (BILRP_PAIR, BILRP_LONG):
+        r_a, phi_a = torch_rules_twin.relevance(hf, model.encode([a])[0].ids.tolist())
+        r_b, phi_b = torch_rules_twin.relevance(hf, model.encode([b])[0].ids.tolist())
+        twin = r_a.T @ r_b
+        for mode in ("forward", "reverse"):
+            ours = explain_pair(model, a, b, method="bilrp", mode=mode)
+            err = _rel_frobenius(ours.relevance, twin)
+            print(f"\n{name} BiLRP {mode} vs torch twin {twin.shape}: rel. Frobenius {err:.2e}")
+            assert ours.relevance.shape == twin.shape
+            assert err <= 1e-4
+        assert ours.similarity == pytest.approx(float(phi_a @ phi_b), rel=1e-5)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_family_bilrp_rules_matter(name, family_models):
+    """Guards the twin test: BiLRP (rules) and H×P (plain gradients) must differ."""
+    from jaxsim.explain import explain_pair
+
+    model, _ = family_models(name)
+    bilrp = explain_pair(model, *BILRP_PAIR, method="bilrp").relevance
+    hxp = explain_pair(model, *BILRP_PAIR, method="hxp").relevance
+    assert _rel_frobenius(hxp, bilrp) > 1e-2
+
+
+def _conservation_error(model, a: str, b: str) -> float:
+    from jaxsim.explain import explain_pair
+    from jaxsim.models import pooled_embeddings
+
+    result = explain_pair(model, a, b)
+    batch = pad_batch(model.encode([a, b]), 64, pad_id=model.tokenizer.pad_token_id)
+    phi = np.asarray(pooled_embeddings(model.params, None, *batch, config=model.config, pooling="mean"))
+    y = float(phi[0] @ phi[1])
+    err = abs(result.sum_relevance - y) / abs(y)
+    print(f"\n{model.config.arch}: sum R = {result.sum_relevance:.10f}, y = {y:.10f}, rel {err:.1e}")
+    return err
+
+
+@pytest.mark.parametrize("name", ["roberta", "xlm-roberta", "distilbert", "mpnet"])
+def test_family_bilrp_conserves_the_similarity_with_biases_zeroed(name, tmp_path):
+    import dataclasses
+
+    path = BUILDERS[name](tmp_path / name, no_bias=True)
+    with jax.enable_x64(True):
+        model = jaxsim.load_model(path, use_cache=False)
+        model = dataclasses.replace(model, params=jax.tree.map(lambda p: jnp.asarray(p, jnp.float64),
+                                                               model.params))
+        for a, b in (BILRP_PAIR, BILRP_LONG):
+            assert _conservation_error(model, a, b) <= 1e-9
+
+
+def test_modernbert_bilrp_conserves_the_similarity_as_shipped(family_models):
+    """No biases by default: conservation holds on the model as shipped, in float32."""
+    model, _ = family_models("modernbert")
+    assert not any(model.config.__getattribute__(f) for f in ("attention_bias", "mlp_bias", "norm_bias"))
+    for a, b in (BILRP_PAIR, BILRP_LONG):
+        assert _conservation_error(model, a, b) <= 1e-5
+
+
+def test_modernbert_conservation_needs_the_gate_rule(family_models):
+    """Without GATE, relevance also enters gelu's branch of the GeGLU and sum R drifts off y."""
+    from jaxsim.explain import explain_pair
+    from jaxsim.explain.rules import lrp_ops
+
+    model, _ = family_models("modernbert")
+    with_gate = explain_pair(model, *BILRP_PAIR)
+    without = explain_pair(model, *BILRP_PAIR, ops=lrp_ops(gate=False))
+    assert abs(without.sum_relevance - with_gate.similarity) / abs(with_gate.similarity) > 1e-3
+    assert _rel_frobenius(without.relevance, with_gate.relevance) > 1e-3
+
+
+def test_gate_rule_values_and_both_forms_backward():
+    from jaxsim.explain import rules
+
+    key_x, key_g, key_c = jax.random.split(jax.random.PRNGKey(0), 3)
+    x, gate = jax.random.normal(key_x, (2, 5, 6)) * 2, jax.random.normal(key_g, (2, 5, 6))
+    cotangent = jax.random.normal(key_c, x.shape)
+    sg, cv = rules.lrp_ops(), rules.lrp_ops(form="custom_vjp")
+    plain = PLAIN_OPS.gated_gelu(x, gate, False)
+    np.testing.assert_allclose(jax.nn.gelu(x, approximate=False) * gate, plain, rtol=1e-6)
+    for ops in (sg, cv):
+        out, pullback = jax.vjp(lambda a, g, ops=ops: ops.gated_gelu(a, g, False), x, gate)
+        np.testing.assert_allclose(out, plain, rtol=1e-6)
+        d_x, d_gate = pullback(cotangent)
+        np.testing.assert_array_equal(d_x, 0.0)  # the GELU branch is a constant gate
+        np.testing.assert_allclose(d_gate, cotangent * jax.nn.gelu(x, approximate=False), rtol=1e-6)
+    # Relevance through the linear branch conserves: sum(gate * d out / d gate) = sum(out).
+    _, pullback = jax.vjp(lambda g: sg.gated_gelu(x, g, False), gate)
+    np.testing.assert_allclose((pullback(jnp.ones_like(x))[0] * gate).sum(), plain.sum(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", CLASSIFIER_FAMILIES)
+def test_first_order_attributions_run_on_every_family_classifier_head(name, family_models):
+    """``explain.first_order`` reaches each family's own head through ``Encoder.classify``: its
+    logits are the transformers logits, and LRP's token scores sum to the explained logit up
+    to the biases' share (finite, not all zero)."""
+    from jaxsim.explain.first_order import attribute
+
+    model, hf = family_models(name, classifier=True)
+    encoded = [model.tokenizer.encode_pair(a, b)[0] for a, b in PAIRS]
+    batch = _padded(model, encoded)
+    expected = _torch_forward(hf, batch).logits.numpy()
+    for method in ("gi", "lrp"):
+        out = attribute(model.params, jnp.asarray(batch.ids), jnp.asarray(batch.type_ids),
+                        jnp.asarray(batch.mask), jnp.full((len(PAIRS),), -1, jnp.int32),
+                        config=model.config, method=method)
+        np.testing.assert_allclose(np.asarray(out.logits), expected, atol=ATOL)
+        signed = np.asarray(out.signed)
+        assert np.isfinite(signed).all() and np.abs(signed[batch.mask]).max() > 0
+        np.testing.assert_array_equal(signed[~batch.mask], 0.0)
