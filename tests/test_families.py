@@ -400,3 +400,33 @@ def test_first_order_attributions_run_on_every_family_classifier_head(name, fami
         signed = np.asarray(out.signed)
         assert np.isfinite(signed).all() and np.abs(signed[batch.mask]).max() > 0
         np.testing.assert_array_equal(signed[~batch.mask], 0.0)
+
+
+# --- words from SentencePiece (▁) and byte-level BPE (Ġ) pieces ------------------------------
+
+@pytest.mark.parametrize("name", ["roberta", "xlm-roberta", "mpnet", "modernbert"])
+def test_word_map_groups_pieces_into_words_for_every_tokenizer_kind(name, family_models):
+    model, _ = family_models(name)
+    text = "Touchscreen-compatible gloves keep your hands warm in winter."
+    enc = model.encode([text])[0]
+    assert enc.words == ["Touchscreen-compatible", "gloves", "keep", "your", "hands", "warm", "in",
+                         "winter", "."]
+    assert (enc.word_ids[enc.special] == -1).all()
+    assert (enc.word_ids[~enc.special] >= 0).all()
+    # Every word's pieces, joined without their space markers, spell the word (case-folded:
+    # the WordPiece tokenizer lower-cases).
+    for w, word in enumerate(enc.words):
+        pieces = [enc.tokens[t] for t in np.flatnonzero(enc.word_ids == w)]
+        joined = "".join(pieces).replace("Ġ", "").replace("▁", "").replace("##", "")
+        assert joined.lower() == word.lower(), (name, word, pieces)
+    assert np.all(np.diff(enc.word_ids[~enc.special]) >= 0)  # words in reading order
+
+
+@pytest.mark.parametrize("name", ["roberta", "xlm-roberta", "modernbert"])
+def test_pair_word_map_spans_both_texts(name, family_models):
+    model, _ = family_models(name)
+    enc, segment = model.tokenizer.encode_pair("A cat sits on the mat.", "It is sleeping!")
+    assert enc.words == ["A", "cat", "sits", "on", "the", "mat", ".", "It", "is", "sleeping", "!"]
+    assert set(enc.word_ids[segment == 0]) == set(range(7))
+    assert set(enc.word_ids[segment == 1]) == set(range(7, 11))
+    assert (enc.word_ids[segment < 0] == -1).all()

