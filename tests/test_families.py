@@ -430,3 +430,52 @@ def test_pair_word_map_spans_both_texts(name, family_models):
     assert set(enc.word_ids[segment == 0]) == set(range(7))
     assert set(enc.word_ids[segment == 1]) == set(range(7, 11))
     assert (enc.word_ids[segment < 0] == -1).all()
+
+
+# --- sentence-transformers prompts ----------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["roberta", "xlm-roberta", "mpnet", "modernbert"])
+def test_prompt_pieces_are_marked_and_belong_to_no_word(name, family_models):
+    model, _ = family_models(name)
+    text, prompt = "A man is playing a guitar.", "query: "
+    plain = model.tokenizer.encode(text)
+    ours = model.tokenizer.encode(text, prompt=prompt)
+    assert ours.ids.tolist() == model.tokenizer.tokenizer.encode(prompt + text).ids
+    assert ours.prompt == prompt and plain.prompt_tokens is None
+    assert ours.words == plain.words
+    marked = [ours.tokens[t] for t in np.flatnonzero(ours.prompt_tokens)]
+    joined = "".join(marked).replace("Ġ", "").replace("▁", "").replace("##", "").lower()
+    assert joined in ("query:", "query<unk>")  # the tiny WordPiece vocabulary has no ":"
+    assert (ours.word_ids[ours.prompt_tokens] == -1).all()
+    # The text's pieces (tokenised after the prompt, so not always as without it: ``ĠA`` vs ``A``)
+    # map to the text's words, in order, each word spelt by its pieces.
+    text_pieces = ~ours.prompt_tokens & ~ours.special
+    assert set(ours.word_ids[text_pieces].tolist()) == set(range(len(ours.words)))
+    assert np.all(np.diff(ours.word_ids[text_pieces]) >= 0)
+    for w, word in enumerate(ours.words):
+        pieces = [ours.tokens[t] for t in np.flatnonzero(ours.word_ids == w)]
+        assert "".join(pieces).replace("Ġ", "").replace("▁", "").lower() == word.lower()
+    batch = model.tokenizer.encode_for_embedding([text], prompt=prompt)[0]
+    assert batch.ids.tolist() == ours.ids.tolist()
+    assert batch.prompt_tokens.tolist() == ours.prompt_tokens.tolist()
+
+
+def test_prompts_are_read_from_the_sentence_transformers_config(family_dirs, tmp_path):
+    import json
+    import shutil
+
+    from jaxsim.convert.source import resolve
+    from jaxsim.errors import OptionError
+
+    folder = shutil.copytree(family_dirs("xlm-roberta"), tmp_path / "e5-like")
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(
+        {"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": None}))
+    source = resolve(folder)
+    assert source.prompt("query") == "query: " and source.prompt("passage") == "passage: "
+    assert source.prompt(None) == ""
+    with pytest.raises(OptionError, match=r"\['passage', 'query'\]"):
+        source.prompt("document")
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(
+        {"prompts": {"query": "Represent this sentence for searching relevant passages: "},
+         "default_prompt_name": "query"}))
+    assert resolve(folder).prompt(None).startswith("Represent this sentence")

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from jaxsim.convert.examples import EXAMPLE_MODELS, example_model_dir
-from jaxsim.errors import ModelNotFoundError, UnsupportedModelError, WeightsError
+from jaxsim.errors import ModelNotFoundError, OptionError, UnsupportedModelError, WeightsError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2", "default"}
@@ -32,6 +32,8 @@ class ModelSource:
     pooling:      the sentence-transformers pooling mode, if the folder declares one.
     normalize:    whether a sentence-transformers ``Normalize`` module follows the pooling.
     max_seq_length: sentence-transformers' maximum, if declared (else the model's positions).
+    prompts:      sentence-transformers ``prompts`` as (name, text) pairs, e.g. e5's
+                  ``("query", "query: ")``; ``default_prompt_name`` the one used when none is named.
     """
 
     name: str
@@ -40,6 +42,41 @@ class ModelSource:
     pooling: str | None
     normalize: bool
     max_seq_length: int | None
+    prompts: tuple[tuple[str, str], ...] = ()
+    default_prompt_name: str | None = None
+
+    def prompt(self, name: str | None) -> str:
+        """The text of the sentence-transformers prompt ``name`` (e.g. e5's ``query`` ->
+        ``"query: "``); ``None`` -> the folder's default prompt, or no prompt."""
+        if name is None:
+            name = self.default_prompt_name
+            if name is None:
+                return ""
+        prompts = dict(self.prompts)
+        if name not in prompts:
+            raise OptionError(
+                f"{self.name} has no prompt {name!r}: its config_sentence_transformers.json "
+                f"defines {sorted(prompts) or 'none'}"
+            )
+        return prompts[name]
+
+
+def _prompts(root: Path) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """``prompts`` and ``default_prompt_name`` of a sentence-transformers folder's
+    ``config_sentence_transformers.json`` (none when absent)."""
+    path = root / "config_sentence_transformers.json"
+    if not path.is_file():
+        return (), None
+    config = json.loads(path.read_text(encoding="utf-8"))
+    prompts = config.get("prompts") or {}
+    if not isinstance(prompts, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()
+    ):
+        raise UnsupportedModelError(f"{path}: prompts must map names to strings, got {prompts!r}")
+    default = config.get("default_prompt_name")
+    if default is not None and default not in prompts:
+        raise UnsupportedModelError(f"{path}: default_prompt_name={default!r} is not among {sorted(prompts)}")
+    return tuple(sorted(prompts.items())), default
 
 
 def default_model_dir() -> Path:
@@ -138,7 +175,8 @@ def resolve(name_or_path: str | Path | None) -> ModelSource:
             f"in the local cache, or omit it for the default {DEFAULT_MODEL}"
         )
     model_dir, pooling, normalize, max_len = _sentence_transformers_modules(root)
-    return ModelSource(name, root, model_dir, pooling, normalize, max_len)
+    prompts, default_prompt = _prompts(root)
+    return ModelSource(name, root, model_dir, pooling, normalize, max_len, prompts, default_prompt)
 
 
 def weight_files(model_dir: Path, allow_pickle: bool = False) -> list[Path]:

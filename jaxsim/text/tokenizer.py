@@ -28,8 +28,11 @@ class Encoded:
     """One tokenised text (or text pair), unpadded.
 
     ids, type_ids: i32[n]; tokens: the word pieces (specials included);
-    word_ids: i32[n] word index per piece (-1 for specials); words: the word strings;
-    segment: i32[n] 0 for text a, 1 for text b (pairs), -1 for specials.
+    word_ids: i32[n] word index per piece (-1 for specials and prompt pieces); words: the word
+    strings; segment: i32[n] 0 for text a, 1 for text b (pairs), -1 for specials.
+    prompt: the sentence-transformers prompt put before ``text`` (``""``: none);
+    prompt_tokens: bool[n], True for the prompt's pieces (None without a prompt). They belong to
+    no word of ``text``, so word-level views drop them as they drop [CLS]/[SEP].
     """
 
     text: str
@@ -40,6 +43,8 @@ class Encoded:
     word_ids: np.ndarray
     words: list[str]
     truncated: bool
+    prompt: str = ""
+    prompt_tokens: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -61,25 +66,29 @@ class TextTokenizer:
             raise InputTextError(f"{what} is empty or whitespace-only: pass a non-empty string")
         return text
 
-    def encode(self, text: str, what: str = "text") -> Encoded:
-        """``[CLS] text [SEP]`` (or the model's own template), truncated with a warning."""
-        text = self.check_text(text, what)
-        return self._encoded(text, self.tokenizer.encode(text), what, word_map=True)
+    def encode(self, text: str, what: str = "text", prompt: str = "") -> Encoded:
+        """``[CLS] text [SEP]`` (or the model's own template), truncated with a warning.
 
-    def encode_for_embedding(self, texts: Sequence[str]) -> list[Encoded]:
+        prompt: a sentence-transformers prompt (e5's ``"query: "``) tokenised in front of the
+        text, as sentence-transformers does; its pieces are marked in ``prompt_tokens``."""
+        text = self.check_text(text, what)
+        return self._encoded(text, self.tokenizer.encode(prompt + text), what, word_map=True,
+                             prompt=prompt)
+
+    def encode_for_embedding(self, texts: Sequence[str], prompt: str = "") -> list[Encoded]:
         """Many texts at once (the Rust tokenizer's parallel ``encode_batch``) with the same checks
         and truncation warning as ``encode``, but *without* the word map (``word_ids`` all -1,
         ``words`` empty): what ``Model.embed`` needs."""
         checked = [self.check_text(t, f"text {i}") for i, t in enumerate(texts)]
-        encodings = self.tokenizer.encode_batch(checked)
+        encodings = self.tokenizer.encode_batch([prompt + t for t in checked])
         out = []  # a loop, not a comprehension: the warning's stacklevel names our caller
         for i, (text, enc) in enumerate(zip(checked, encodings, strict=True)):
-            out.append(self._encoded(text, enc, f"text {i}", word_map=False))
+            out.append(self._encoded(text, enc, f"text {i}", word_map=False, prompt=prompt))
         return out
 
-    def _encoded(self, text: str, enc, what: str, word_map: bool) -> Encoded:
-        """One ``tokenizers.Encoding`` of ``text`` as an ``Encoded``, warning if it was truncated;
-        ``word_map=False`` skips the word spans (``word_ids`` all -1, ``words`` empty)."""
+    def _encoded(self, text: str, enc, what: str, word_map: bool, prompt: str = "") -> Encoded:
+        """One ``tokenizers.Encoding`` of ``prompt + text`` as an ``Encoded``, warning if it was
+        truncated; ``word_map=False`` skips the word spans (``word_ids`` all -1, ``words`` empty)."""
         truncated = bool(enc.overflowing)
         if truncated:
             warnings.warn(
@@ -87,9 +96,12 @@ class TextTokenizer:
                 f"{self.max_length} (the model maximum)", TruncationWarning, stacklevel=3,
             )
         special = np.asarray(enc.special_tokens_mask, dtype=bool)
+        in_prompt = prompt_token_mask(enc.offsets, special, prompt) if prompt else None
         if word_map:
+            shift = len(prompt)
             spans = word_spans(text)
-            word_ids = token_word_ids(enc.offsets, list(special), spans)
+            word_ids = token_word_ids(enc.offsets, list(special | (in_prompt if prompt else False)),
+                                      [(s + shift, e + shift) for s, e in spans])
             words = [text[s:e] for s, e in spans]
         else:
             word_ids, words = np.full(len(enc.ids), -1, np.int32), []
@@ -102,6 +114,8 @@ class TextTokenizer:
             word_ids=word_ids,
             words=words,
             truncated=truncated,
+            prompt=prompt,
+            prompt_tokens=in_prompt,
         )
 
     def encode_pair(self, text_a: str, text_b: str) -> tuple[Encoded, np.ndarray]:
@@ -134,6 +148,15 @@ class TextTokenizer:
             word_ids=word_ids, words=words, truncated=bool(enc.overflowing),
         )
         return encoded, segment
+
+
+def prompt_token_mask(offsets: Sequence[tuple[int, int]], special: np.ndarray, prompt: str) -> np.ndarray:
+    """``bool[n]``: the non-special pieces of ``prompt + text`` that end inside the prompt, its
+    trailing spaces excluded (a piece that straddles the boundary, or is the space before the
+    text's first word — a lone ``▁`` or ``Ġ`` — belongs to the text, as without a prompt)."""
+    ends = np.array([e for _, e in offsets], np.int64)
+    starts = np.array([s for s, _ in offsets], np.int64)
+    return ~special & (ends > starts) & (ends <= len(prompt.rstrip()))
 
 
 def encode_pairs(tokenizer: TextTokenizer, pairs: Sequence[tuple[str, str]]) -> list[Encoded]:
