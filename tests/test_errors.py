@@ -194,10 +194,10 @@ def test_nan_in_weights_raises_weights_error_naming_the_tensor(tmp_path, tiny_be
     [
         ("tiny_bert_dir", {"position_embedding_type": "relative_key"},
          "position_embedding_type='relative_key'"),
-        ("tiny_bert_dir", {"hidden_act": "relu"}, "activation='relu'"),
+        ("tiny_bert_dir", {"hidden_act": "relu"}, "hidden_act='relu'"),
         ("tiny_bert_dir", {"is_decoder": True}, "is_decoder"),
         ("tiny_bert_dir", {"model_type": "t5"}, "model_type='t5' is not supported"),
-        ("tiny_gpt_neo_dir", {"activation_function": "relu"}, "activation='relu'"),
+        ("tiny_gpt_neo_dir", {"activation_function": "relu"}, "activation_function='relu'"),
         ("tiny_gpt_neo_dir", {"attention_layers": ["global", "sparse", "global", "local"]},
          "attention_layers='sparse'"),
     ],

@@ -4,7 +4,7 @@ Layers, bottom to top (docs/design.md)::
 
     errors, types
     models, text, convert
-    model.py, classifier.py          the bundles (params + config + tokenizer)
+    model.py, classifier.py, flax.py the bundles (params + config + tokenizer); Flax modules
     explain                          rules, engines, results
     evaluate, corpus, train          consumers of explain
     viz                              views of results
@@ -28,7 +28,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "jaxsim"
 LAYERS: dict[str, int] = {
     "errors": 0, "types": 0,
     "models": 1, "text": 1, "convert": 1,
-    "model": 2, "classifier": 2,
+    "model": 2, "classifier": 2, "flax": 2,
     "explain": 3,
     "evaluate": 4, "corpus": 4, "train": 4,
     "viz": 5,

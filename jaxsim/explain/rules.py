@@ -9,6 +9,12 @@ equal the model's but whose local derivatives are modified:
   ``(h - mean(h)) / [sqrt(var(h) + eps)].detach() * gamma + beta`` (the mean is not detached).
 - **GA** (GELU): relevance proportional to the activation, ``z * [gelu(z) / z].detach()``.
 - **tanh** (the classification head's pooler): proportional like GA, ``z * [tanh(z) / z].detach()``.
+- **GATE** (ModernBERT's GeGLU ``gelu(a) * g``): the GELU branch is a constant gate,
+  ``[gelu(a)].detach() * g``, so all relevance flows through the linear branch ``g`` (the AH
+  rule's reasoning for a multiplicative interaction; docs/rules.md).
+
+Rotary embeddings (linear in q and k, which the detached softmax cuts anyway) and MPNet's
+relative-position bias (a constant inside the detached softmax) need no rule of their own.
 
 Each rule's math is written once (``_proportional_ratio``, ``_ln_scale``) and wrapped twice:
 
@@ -96,6 +102,11 @@ def tanh_proportional(z: Array) -> Array:
     return z * jax.lax.stop_gradient(_tanh_ratio(z))
 
 
+def gate_constant(x: Array, gate: Array, approximate: bool) -> Array:
+    """GeGLU with ``gelu(x)`` a constant gate: ``[gelu(x)].detach() * gate``."""
+    return jax.lax.stop_gradient(jax.nn.gelu(x, approximate=approximate)) * gate
+
+
 # --- custom_vjp form (reverse mode only) -----------------------------------------------------
 
 @jax.custom_vjp
@@ -172,31 +183,52 @@ def _tanh_bwd(ratio, g):
 tanh_proportional_vjp.defvjp(_tanh_fwd, _tanh_bwd)
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def gate_constant_vjp(x: Array, gate: Array, approximate: bool) -> Array:
+    return jax.nn.gelu(x, approximate=approximate) * gate
+
+
+def _gate_fwd(x, gate, approximate):
+    act = jax.nn.gelu(x, approximate=approximate)
+    return act * gate, act
+
+
+def _gate_bwd(approximate, act, g):
+    # The GELU branch is a constant: nothing reaches x, g * gelu(x) reaches the linear branch.
+    return jnp.zeros_like(g), g * act
+
+
+gate_constant_vjp.defvjp(_gate_fwd, _gate_bwd)
+
+
 # --- composites -------------------------------------------------------------------------------
 
 @functools.cache
 def lrp_ops(
     *, attention: bool = True, layer_norm: bool = True, gelu: bool = True, tanh: bool = True,
-    ln_variant: LNVariant = "paper", form: Literal["stop_gradient", "custom_vjp"] = "stop_gradient",
+    gate: bool = True, ln_variant: LNVariant = "paper",
+    form: Literal["stop_gradient", "custom_vjp"] = "stop_gradient",
 ) -> Ops:
-    """The LRP composite: AH + LN + GA + proportional tanh, Linear layers LRP-0 (each rule can be
-    turned off, e.g. SGPT presets: no GA).
+    """The LRP composite: AH + LN + GA + proportional tanh + GATE (GeGLU), Linear layers LRP-0
+    (each rule can be turned off, e.g. SGPT presets: no GA).
 
     form: ``stop_gradient`` (both AD modes) or ``custom_vjp`` (reverse mode only). Cached, so
     equal arguments give the identical ``Ops`` object and jit caches stay warm.
     """
     if form == "stop_gradient":
-        rules = (ah_softmax, _ln_stop_gradient(ln_variant), ga_gelu, tanh_proportional)
+        rules = (ah_softmax, _ln_stop_gradient(ln_variant), ga_gelu, tanh_proportional, gate_constant)
     elif form == "custom_vjp":
-        rules = (ah_softmax_vjp, _ln_custom_vjp(ln_variant), ga_gelu_vjp, tanh_proportional_vjp)
+        rules = (ah_softmax_vjp, _ln_custom_vjp(ln_variant), ga_gelu_vjp, tanh_proportional_vjp,
+                 gate_constant_vjp)
     else:
         raise OptionError(f"unknown rule form {form!r}: choose stop_gradient or custom_vjp")
-    rule_softmax, rule_ln, rule_gelu, rule_tanh = rules
+    rule_softmax, rule_ln, rule_gelu, rule_tanh, rule_gate = rules
     return PLAIN_OPS._replace(
         softmax=rule_softmax if attention else PLAIN_OPS.softmax,
         layer_norm=rule_ln if layer_norm else PLAIN_OPS.layer_norm,
         gelu=rule_gelu if gelu else PLAIN_OPS.gelu,
         tanh=rule_tanh if tanh else PLAIN_OPS.tanh,
+        gated_gelu=rule_gate if gate else PLAIN_OPS.gated_gelu,
     )
 
 
@@ -215,7 +247,7 @@ def _lrp_alpha_beta(alpha: float = 2.0, beta: float = 1.0, **lrp_options) -> Ops
 #: Every named rule set: name -> builder of its ``Ops`` (keyword options as the builder takes).
 COMPOSITES: dict[str, Callable[..., Ops]] = {
     "plain": _plain,             # plain gradients: H×P, BTI, GS, GI, GMASK
-    "lrp": lrp_ops,              # BiLRP and first-order LRP-0: AH + LN + GA + tanh
+    "lrp": lrp_ops,              # BiLRP and first-order LRP-0: AH + LN + GA + tanh + GATE
     "lrp_eps": _lrp_epsilon,     # the same, Linear layers by LRP-ε (eps)
     "lrp_ab": _lrp_alpha_beta,   # the same, Linear layers by LRP-αβ (alpha, beta)
 }

@@ -54,9 +54,14 @@ def embedding_norm(params: Params, config: BertConfig, ops: Ops, summed: Array) 
     return layer_norm(ops, params["embeddings"]["ln"], summed, config.layer_norm_eps)
 
 
-def _layer(
+def layer(
     p: Params, config: BertConfig, ops: Ops, x: Array, allowed: Array, bias: Array | None
 ) -> tuple[Array, Array]:
+    """One post-LN block (attention, add & norm, GELU MLP, add & norm): ``x: f32[B, n, d]``,
+    ``allowed: bool[B, 1, n, n]``, ``bias``: additive scores broadcastable to ``f32[B, H, n, n]``.
+
+    Shared by the families with BERT's block (RoBERTa, DistilBERT, MPNet); ``config`` needs only
+    ``num_heads``, ``head_dim``, ``layer_norm_eps`` and ``gelu_approximate``."""
     att = p["attention"]
     q, k, v = (split_heads(dense(att[name], x, ops), config.num_heads) for name in ("query", "key", "value"))
     ctx, probs = attention(ops, q, k, v, allowed, 1.0 / math.sqrt(config.head_dim), bias)
@@ -76,13 +81,24 @@ def encode_embeddings_with_attention(
     ``segments: i32[B, n]`` (packed rows, ``jaxsim.text.packing``): a query attends only to the
     real keys of its own segment. ``attention_bias: f32[B, n]`` is added to every layer's scores
     of each key (GMASK's soft masks); padded keys stay excluded by ``mask``."""
-    allowed = mask[:, None, None, :]  # every query may attend to every real key
-    if segments is not None:
-        allowed = allowed & same_segment(segments)
-    bias = key_bias(attention_bias)
+    return layer_stack(params["layers"], config, ops, x, allowed_keys(mask, segments),
+                       key_bias(attention_bias))
+
+
+def allowed_keys(mask: Array, segments: Array | None) -> Array:
+    """``bool[B, 1, 1|n, n]`` (query, key): every query may attend to every real key of its
+    segment (all of the row without ``segments``)."""
+    allowed = mask[:, None, None, :]
+    return allowed if segments is None else allowed & same_segment(segments)
+
+
+def layer_stack(
+    layers: tuple[Params, ...], config, ops: Ops, x: Array, allowed: Array, bias: Array | None
+) -> tuple[Array, tuple[Array, ...]]:
+    """``x: f32[B, n, d]`` through every post-LN ``layer`` -> (last hidden, per-layer probs)."""
     probs_per_layer = []
-    for layer in params["layers"]:
-        x, probs = _layer(layer, config, ops, x, allowed, bias)
+    for p in layers:
+        x, probs = layer(p, config, ops, x, allowed, bias)
         probs_per_layer.append(probs)
     return x, tuple(probs_per_layer)
 

@@ -18,9 +18,17 @@ from typing import NamedTuple
 
 import jax
 
-from jaxsim.models import bert, gpt_neo
-from jaxsim.models.config import BertConfig, GPTNeoConfig, ModelConfig
-from jaxsim.models.heads import classify
+from jaxsim.models import bert, distilbert, gpt_neo, modernbert, mpnet, roberta
+from jaxsim.models.config import (
+    BertConfig,
+    DistilBertConfig,
+    GPTNeoConfig,
+    ModelConfig,
+    ModernBertConfig,
+    MPNetConfig,
+    RobertaConfig,
+)
+from jaxsim.models.heads import classify, classify_modernbert, classify_relu
 from jaxsim.models.ops import PLAIN_OPS, Ops
 from jaxsim.models.pooling import pool, segment_pool
 from jaxsim.types import Array
@@ -34,16 +42,29 @@ class Encoder(NamedTuple):
     embed: Callable
     encode_embeddings: Callable
     encode_embeddings_with_attention: Callable
+    classify: Callable  # the family's pair-classifier head (``jaxsim.models.heads``)
 
 
+_MODULES = {BertConfig: bert, GPTNeoConfig: gpt_neo, RobertaConfig: roberta,
+            DistilBertConfig: distilbert, MPNetConfig: mpnet, ModernBertConfig: modernbert}
+_HEADS = {BertConfig: classify, GPTNeoConfig: classify, RobertaConfig: classify,
+          DistilBertConfig: classify_relu, MPNetConfig: classify}
+
+
+@functools.cache
 def encoder_for(config: ModelConfig) -> Encoder:
-    module = {BertConfig: bert, GPTNeoConfig: gpt_neo}[type(config)]
+    """The architecture's functions; cached, so equal configs give the identical record (it is a
+    static jit argument in places)."""
+    module = _MODULES[type(config)]
+    head = (functools.partial(classify_modernbert, config) if isinstance(config, ModernBertConfig)
+            else _HEADS[type(config)])
     return Encoder(
         embedding_sum=module.embedding_sum,
         embedding_norm=module.embedding_norm,
         embed=module.embed,
         encode_embeddings=module.encode_embeddings,
         encode_embeddings_with_attention=module.encode_embeddings_with_attention,
+        classify=head,
     )
 
 
@@ -82,10 +103,10 @@ def pair_logits_fn(
     params: dict, config: ModelConfig, ids: Array, type_ids: Array, mask: Array, ops: Ops = PLAIN_OPS,
 ) -> Array:
     """Sentence-pair classifier: ``ids, type_ids: i32[B, n], mask: bool[B, n] -> logits f32[B, C]``
-    (encoder + ``heads.classify`` on ``params["head"]``; pure, not jitted)."""
+    (encoder + the family's head ``enc.classify`` on ``params["head"]``; pure, not jitted)."""
     enc = encoder_for(config)
     x = enc.embed(params, config, ops, ids, type_ids)
-    return classify(params["head"], enc.encode_embeddings(params, config, ops, x, mask), ops)
+    return enc.classify(params["head"], enc.encode_embeddings(params, config, ops, x, mask), ops, mask=mask)
 
 
 @functools.partial(jax.jit, static_argnames=("config",))

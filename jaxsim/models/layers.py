@@ -27,7 +27,9 @@ def dropout(key: Array | None, x: Array, rate: float) -> Array:
 
 
 def layer_norm(ops: Ops, p: Params, x: Array, eps: float) -> Array:
-    return ops.layer_norm(x, p["scale"], p["bias"], eps)
+    """LayerNorm through ``ops.layer_norm``; a norm without ``bias`` (ModernBERT) gets beta = 0."""
+    beta = p["bias"] if "bias" in p else jnp.zeros_like(p["scale"])
+    return ops.layer_norm(x, p["scale"], beta, eps)
 
 
 def split_heads(x: Array, num_heads: int) -> Array:

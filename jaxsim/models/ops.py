@@ -31,6 +31,8 @@ class Ops(NamedTuple):
     tanh:       ``x -> x``; the pooler activation of classification heads.
     dense:      ``(x, kernel, bias | None) -> x @ kernel + bias``; an LRP Linear rule
                 (``jaxsim.explain.dense_rules``: ε, αβ) swaps its backward pass.
+    gated_gelu: ``(input, gate, approximate) -> gelu(input) * gate``, the GeGLU of ModernBERT's
+                MLP (HF names the GELU branch ``input`` and the linear branch ``gate``).
     """
 
     softmax: Callable[[Array], Array]
@@ -38,6 +40,7 @@ class Ops(NamedTuple):
     gelu: Callable[[Array, bool], Array]
     tanh: Callable[[Array], Array]
     dense: Callable[[Array, Array, Array | None], Array]
+    gated_gelu: Callable[[Array, Array, bool], Array]
 
 
 def softmax(scores: Array) -> Array:
@@ -55,4 +58,10 @@ def gelu(x: Array, approximate: bool) -> Array:
     return jax.nn.gelu(x, approximate=approximate)
 
 
-PLAIN_OPS = Ops(softmax=softmax, layer_norm=layer_norm, gelu=gelu, tanh=jnp.tanh, dense=plain_dense)
+def gated_gelu(x: Array, gate: Array, approximate: bool) -> Array:
+    """GeGLU: ``gelu(x) * gate`` (both ``f32[..., f]``)."""
+    return jax.nn.gelu(x, approximate=approximate) * gate
+
+
+PLAIN_OPS = Ops(softmax=softmax, layer_norm=layer_norm, gelu=gelu, tanh=jnp.tanh, dense=plain_dense,
+                gated_gelu=gated_gelu)

@@ -60,8 +60,11 @@ class Encoded:
     """One tokenised text (or text pair), unpadded.
 
     ids, type_ids: i32[n]; tokens: the word pieces (specials included);
-    word_ids: i32[n] word index per piece (-1 for specials); words: the word strings;
-    segment: i32[n] 0 for text a, 1 for text b (pairs), -1 for specials.
+    word_ids: i32[n] word index per piece (-1 for specials and prompt pieces); words: the word
+    strings; segment: i32[n] 0 for text a, 1 for text b (pairs), -1 for specials.
+    prompt: the sentence-transformers prompt put before ``text`` (``""``: none);
+    prompt_tokens: bool[n], True for the prompt's pieces (None without a prompt). They belong to
+    no word of ``text``, so word-level views drop them as they drop [CLS]/[SEP].
     """
 
     text: str
@@ -72,6 +75,8 @@ class Encoded:
     word_ids: np.ndarray
     words: list[str]
     truncated: bool
+    prompt: str = ""
+    prompt_tokens: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -103,25 +108,29 @@ class TextTokenizer:
         self.encode(text, what)
         return text  # type: ignore[return-value]
 
-    def encode(self, text: str, what: str = "text") -> Encoded:
-        """``[CLS] text [SEP]`` (or the model's own template), truncated with a warning."""
-        text = self.check_text(text, what)
-        return self._encoded(text, self.tokenizer.encode(text), what, word_map=True)
+    def encode(self, text: str, what: str = "text", prompt: str = "") -> Encoded:
+        """``[CLS] text [SEP]`` (or the model's own template), truncated with a warning.
 
-    def encode_for_embedding(self, texts: Sequence[str]) -> list[Encoded]:
+        prompt: a sentence-transformers prompt (e5's ``"query: "``) tokenised in front of the
+        text, as sentence-transformers does; its pieces are marked in ``prompt_tokens``."""
+        text = self.check_text(text, what)
+        return self._encoded(text, self.tokenizer.encode(prompt + text), what, word_map=True,
+                             prompt=prompt)
+
+    def encode_for_embedding(self, texts: Sequence[str], prompt: str = "") -> list[Encoded]:
         """Many texts at once (the Rust tokenizer's parallel ``encode_batch``) with the same checks
         and truncation warning as ``encode``, but *without* the word map (``word_ids`` all -1,
         ``words`` empty): what ``Model.embed`` needs."""
         checked = [self.check_text(t, f"text {i}") for i, t in enumerate(texts)]
-        encodings = self.tokenizer.encode_batch(checked)
+        encodings = self.tokenizer.encode_batch([prompt + t for t in checked])
         out = []  # a loop, not a comprehension: the warning's stacklevel names our caller
         for i, (text, enc) in enumerate(zip(checked, encodings, strict=True)):
-            out.append(self._encoded(text, enc, f"text {i}", word_map=False))
+            out.append(self._encoded(text, enc, f"text {i}", word_map=False, prompt=prompt))
         return out
 
-    def _encoded(self, text: str, enc, what: str, word_map: bool) -> Encoded:
-        """One ``tokenizers.Encoding`` of ``text`` as an ``Encoded``, warning if it was truncated;
-        ``word_map=False`` skips the word spans (``word_ids`` all -1, ``words`` empty)."""
+    def _encoded(self, text: str, enc, what: str, word_map: bool, prompt: str = "") -> Encoded:
+        """One ``tokenizers.Encoding`` of ``prompt + text`` as an ``Encoded``, warning if it was
+        truncated; ``word_map=False`` skips the word spans (``word_ids`` all -1, ``words`` empty)."""
         truncated = bool(enc.overflowing)
         if truncated:
             warnings.warn(
@@ -129,11 +138,14 @@ class TextTokenizer:
                 f"{self.max_length} (the model maximum)", TruncationWarning, stacklevel=3,
             )
         special = np.asarray(enc.special_tokens_mask, dtype=bool)
-        if not has_content(text, enc.offsets, special, enc.ids, self.special_ids):
+        in_prompt = prompt_token_mask(enc.offsets, special, prompt) if prompt else None
+        not_text = special if in_prompt is None else special | in_prompt  # the prompt is not content
+        if not has_content(prompt + text, enc.offsets, not_text, enc.ids, self.special_ids):
             raise _no_content(what)
         if word_map:
+            shift = len(prompt)
             spans = word_spans(text)
-            word_ids = token_word_ids(enc.offsets, list(special), spans)
+            word_ids = token_word_ids(enc.offsets, list(not_text), [(s + shift, e + shift) for s, e in spans])
             words = [text[s:e] for s, e in spans]
         else:
             word_ids, words = np.full(len(enc.ids), -1, np.int32), []
@@ -146,6 +158,8 @@ class TextTokenizer:
             word_ids=word_ids,
             words=words,
             truncated=truncated,
+            prompt=prompt,
+            prompt_tokens=in_prompt,
         )
 
     def encode_pair(self, text_a: str, text_b: str) -> tuple[Encoded, np.ndarray]:
@@ -197,6 +211,15 @@ def encode_pairs(tokenizer: TextTokenizer, pairs: Sequence[tuple[str, str]]) -> 
     return encoded
 
 
+def prompt_token_mask(offsets: Sequence[tuple[int, int]], special: np.ndarray, prompt: str) -> np.ndarray:
+    """``bool[n]``: the non-special pieces of ``prompt + text`` that end inside the prompt, its
+    trailing spaces excluded (a piece that straddles the boundary, or is the space before the
+    text's first word — a lone ``▁`` or ``Ġ`` — belongs to the text, as without a prompt)."""
+    ends = np.array([e for _, e in offsets], np.int64)
+    starts = np.array([s for s, _ in offsets], np.int64)
+    return ~special & (ends > starts) & (ends <= len(prompt.rstrip()))
+
+
 def load_tokenizer(model_dir: Path, max_length: int) -> TextTokenizer:
     """The model's fast tokenizer with padding off and truncation at ``max_length``."""
     path = Path(model_dir) / "tokenizer.json"
@@ -214,8 +237,8 @@ def load_tokenizer(model_dir: Path, max_length: int) -> TextTokenizer:
     # tokenizer.json may carry its own settings (all-MiniLM-L6-v2 pads to 128): override them.
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=max_length)
-    mask_id = tokenizer.token_to_id("[MASK]")
-    pad_id = tokenizer.token_to_id("[PAD]")
+    mask_id = _first_known(tokenizer, MASK_TOKENS)
+    pad_id = _first_known(tokenizer, PAD_TOKENS)
     # [UNK] is not a special token here: it stands for real text the vocabulary lacks (an emoji).
     unk = getattr(tokenizer.model, "unk_token", None)
     unk_id = tokenizer.token_to_id(unk) if unk else None
@@ -223,3 +246,16 @@ def load_tokenizer(model_dir: Path, max_length: int) -> TextTokenizer:
                             if t.special and i != unk_id)
     return TextTokenizer(tokenizer, max_length, mask_id, 0 if pad_id is None else pad_id,
                          special_ids)
+
+
+#: Special-token spellings: WordPiece (BERT, DistilBERT, ModernBERT), then RoBERTa / XLM-R / MPNet.
+MASK_TOKENS = ("[MASK]", "<mask>")
+PAD_TOKENS = ("[PAD]", "<pad>")
+
+
+def _first_known(tokenizer: Tokenizer, spellings: Sequence[str]) -> int | None:
+    for token in spellings:
+        token_id = tokenizer.token_to_id(token)
+        if token_id is not None:
+            return token_id
+    return None

@@ -3,7 +3,9 @@
 A word is a whitespace-delimited span with its leading and trailing punctuation split off as
 one-character words; internal punctuation stays ("touchscreen-compatible", "T-shirts" are one
 word, "fabric." is "fabric" + "."). Pieces map to words through the fast tokenizer's character
-offsets, so the map works for any WordPiece/BPE tokenizer.
+offsets, so the map works for any tokenizer: WordPiece (``##`` continuations), byte-level BPE
+(RoBERTa, ModernBERT: ``Ġ`` marks a leading space) and SentencePiece (XLM-R: ``▁`` marks a word
+start; a lone ``▁`` piece belongs to the word after it).
 """
 
 from __future__ import annotations
