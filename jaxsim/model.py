@@ -59,18 +59,31 @@ class Model:
             pool_params = init_qkv_params(self.config.hidden_size)
         return dataclasses.replace(self, pooling=pooling, pool_params=pool_params)
 
-    def encode(self, texts: Sequence[str]) -> list[Encoded]:
-        """Tokenise (with the empty-text and truncation checks)."""
+    def prompt_text(self, prompt: str | None) -> str:
+        """The text of the sentence-transformers prompt named ``prompt`` (e5's ``query`` ->
+        ``"query: "``; ``ModelSource.prompt``); ``None`` -> no prompt (the folder's
+        ``default_prompt_name`` is not applied implicitly: explanations say what they explain)."""
+        if prompt is None:
+            return ""
+        if self.source is None:
+            raise JaxsimError(f"{self.name} has no sentence-transformers folder, so no prompt "
+                              f"{prompt!r}: drop the prompt")
+        return self.source.prompt(prompt)
+
+    def encode(self, texts: Sequence[str], prompt: str | None = None) -> list[Encoded]:
+        """Tokenise (with the empty-text and truncation checks), after the named prompt."""
         if isinstance(texts, str):
             texts = [texts]
-        return [self.tokenizer.encode(t, what=f"text {i}") for i, t in enumerate(texts)]
+        prefix = self.prompt_text(prompt)
+        return [self.tokenizer.encode(t, what=f"text {i}", prompt=prefix) for i, t in enumerate(texts)]
 
     def embed(
         self, texts: Sequence[str], batch_size: int = 32, normalize: bool | None = None,
-        packing: bool = True,
+        packing: bool = True, prompt: str | None = None,
     ) -> np.ndarray:
         """Pooled embeddings ``f32[N, h]``; L2-normalised if the model's pipeline says so
-        (sentence-transformers ``Normalize``) unless ``normalize`` overrides it.
+        (sentence-transformers ``Normalize``) unless ``normalize`` overrides it. ``prompt``: the
+        name of a sentence-transformers prompt put before every text (e5's ``query``).
 
         packing: lay texts of up to 64 tokens end to end in rows of 64 (``jaxsim.text.packing``:
         per-text attention mask and positions, one compilation; each batch holds
@@ -78,7 +91,7 @@ class Model:
         sorted by length and padded to their bucket, ``batch_size`` texts per batch."""
         if isinstance(texts, str):
             texts = [texts]
-        encoded = self.tokenizer.encode_for_embedding(texts)
+        encoded = self.tokenizer.encode_for_embedding(texts, prompt=self.prompt_text(prompt))
         out = np.zeros((len(encoded), self.config.hidden_size), np.float32)
         packs = [packing and len(e) <= PACK_ROW_LENGTH for e in encoded]
         packed = [i for i, p in enumerate(packs) if p]
@@ -133,9 +146,9 @@ class Model:
 
         return explain_pairs(self, pairs, method=method, batch_size=batch_size, **options)
 
-    def similarity(self, text_a: str, text_b: str) -> float:
-        """Cosine similarity of the two texts' pooled embeddings."""
-        a, b = self.embed([text_a, text_b], batch_size=2, normalize=True)
+    def similarity(self, text_a: str, text_b: str, prompt: str | None = None) -> float:
+        """Cosine similarity of the two texts' pooled embeddings (after the named prompt)."""
+        a, b = self.embed([text_a, text_b], batch_size=2, normalize=True, prompt=prompt)
         return float(a @ b)
 
 

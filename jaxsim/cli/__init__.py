@@ -45,7 +45,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     model = load_model_from_args(args)
     for text, number in zip(texts, numbers, strict=True):  # name the line, not a row index
         model.tokenizer.check_text(text, f"{args.input} line {number}")
-    vectors = model.embed(texts, batch_size=args.batch_size)
+    vectors = model.embed(texts, batch_size=args.batch_size, prompt=args.prompt)
     np.save(out, vectors)
     print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings to {out}")
     if args.skip_blank:  # row k of the .npy is line numbers[k] of the input
@@ -59,7 +59,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     model = load_model_from_args(args)
     for text, what in ((args.text_a, "text a"), (args.text_b, "text b")):
         model.tokenizer.check_content(text, what)  # name the argument, not "text 0"
-    value = model.similarity(args.text_a, args.text_b)
+    value = model.similarity(args.text_a, args.text_b, prompt=args.prompt)
     if args.format == "json":  # for scripts: the number together with what it is the number of
         print(json.dumps({"model": model.name, "pooling": model.pooling, "text_a": args.text_a,
                           "text_b": args.text_b, "similarity": value}, ensure_ascii=False))
@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "numbers to OUT.lines.txt")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--pooling", choices=["cls", "mean", "qkv"], default=None)
+    p.add_argument("--prompt", default=None, metavar="NAME",
+                   help="a sentence-transformers prompt of the model put before every text (e.g. e5's query)")
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("similarity", help="cosine similarity of two texts", formatter_class=raw,
@@ -161,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", choices=["cls", "mean", "qkv"], default=None)
     p.add_argument("--format", choices=["text", "json"], default="text",
                    help="text: the bare number (6 decimals); json: model, pooling, texts and similarity")
+    p.add_argument("--prompt", default=None, metavar="NAME",
+                   help="a sentence-transformers prompt of the model put before every text (e.g. e5's query)")
     p.set_defaults(func=cmd_similarity)
 
     p = sub.add_parser("convert", help="convert a HF checkpoint and cache it with orbax",

@@ -7,6 +7,7 @@ import argparse
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from jaxsim.cli.args import load_model_from_args, output_file
+    from jaxsim.errors import OptionError
     from jaxsim.explain import bti, explain_pair, first_order, gmask
     from jaxsim.explain.result import WordPairExplanation
 
@@ -19,7 +20,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     elif args.method in gmask.METHODS:
         options = dict(k=args.k, steps=args.steps, samples=args.samples, seed=args.seed)
     else:
-        options = dict(similarity=args.similarity, mode=args.mode)
+        options = dict(similarity=args.similarity, mode=args.mode, prompt=args.prompt)
+    if args.prompt is not None and "prompt" not in options:
+        raise OptionError(f"--prompt applies to the similarity methods (bilrp, hxp, embedding), "
+                          f"not {args.method}: drop it")
     result = explain_pair(model, args.text_a, args.text_b, method=args.method, **options)
     if args.format == "json":
         text = result.to_json(indent=None)
@@ -63,6 +67,9 @@ def add_explain_parser(sub: argparse._SubParsersAction) -> None:
                    help="pooling to explain (default: mean over all tokens)")
     p.add_argument("--similarity", choices=SIMILARITIES, default="dot",
                    help="dot product of un-normalised pooled embeddings (default) or cosine")
+    p.add_argument("--prompt", default=None, metavar="NAME",
+                   help="a sentence-transformers prompt of the model put before both texts (e.g. "
+                        "e5's query); its pieces show as tokens, in no word")
     p.add_argument("--mode", choices=MODES, default="auto",
                    help="BiLRP engine: forward (n passes), reverse (h passes) or auto (fewer)")
     p.add_argument("--top-k", type=positive_int, default=2,

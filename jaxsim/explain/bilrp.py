@@ -328,18 +328,21 @@ def explain_pairs(
     model: Model, pairs: Iterable[tuple[str, str]], *, method: str = "bilrp", similarity: str = "dot",
     mode: str = "auto", chunk_size: int | None = None, batch_size: int = 8,
     explain_input: str = "embedding", ops: Ops | None = None, progress: bool = True,
-    length_classes: str = "auto",
+    length_classes: str = "auto", prompt: str | None = None,
 ) -> list[PairExplanation]:
     """Explain many pairs: each distinct text's relevance is computed once, in length-classed
-    batches (``length_classes``: see ``resolve_length_classes``)."""
+    batches (``length_classes``: see ``resolve_length_classes``). ``prompt``: the name of a
+    sentence-transformers prompt put before both texts (e5's ``query``); its pieces are tokens of
+    the explanation (the token view shows them) but no word of the text."""
     _check(method, similarity, explain_input)
     pairs = [(a, b) for a, b in pairs]
+    prefix = model.prompt_text(prompt)
     encoded: dict[str, Encoded] = {}
     for k, pair in enumerate(pairs):
         for side, text in zip("ab", pair, strict=True):
             if not isinstance(text, str) or text not in encoded:
                 what = f"text {side}" if len(pairs) == 1 else f"pair {k} text {side}"
-                encoded[text] = model.tokenizer.encode(text, what=what)
+                encoded[text] = model.tokenizer.encode(text, what=what, prompt=prefix)
     return explain_encoded_pairs(
         model, pairs, encoded, method=method, similarity=similarity, mode=mode,
         chunk_size=chunk_size, batch_size=batch_size, explain_input=explain_input, ops=ops,

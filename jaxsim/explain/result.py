@@ -192,12 +192,15 @@ class PairExplanation(Explanation):
         cls, *, method: str, model: str, a: Encoded, b: Encoded, relevance: np.ndarray,
         similarity: float, similarity_kind: str, pooling: str, extras: dict | None = None,
     ) -> PairExplanation:
+        extras = dict(extras or {})
+        if a.prompt or b.prompt:  # the prompts' pieces are tokens of R, words of no text
+            extras.update(prompt_a=a.prompt, prompt_b=b.prompt)
         return cls(
             method=method, model=model, tokens_a=a.tokens, tokens_b=b.tokens,
             relevance=np.asarray(relevance), similarity=similarity,
             similarity_kind=similarity_kind, pooling=pooling, words_a=a.words, words_b=b.words,
             word_ids_a=a.word_ids, word_ids_b=b.word_ids, special_a=a.special,
-            special_b=b.special, extras=dict(extras or {}),
+            special_b=b.special, extras=extras,
         )
 
     @property
@@ -240,7 +243,7 @@ class PairExplanation(Explanation):
             "words_b": words_b,
             "word_relevance": word_matrix.tolist(),
         }
-        out.update({k: v for k, v in self.extras.items() if k == "word_pairs"})
+        out.update({k: v for k, v in self.extras.items() if k in ("word_pairs", "prompt_a", "prompt_b")})
         return out
 
 

@@ -49,6 +49,10 @@ def render_pair(result: PairExplanation, k: int = 8, max_words: int = 14) -> str
         "",
         f"top {k} word pairs (|relevance|, signed):",
     ]
+    prompts = {result.extras.get("prompt_a"), result.extras.get("prompt_b")} - {None, ""}
+    if prompts:  # its pieces carry relevance in the token matrix but belong to no word
+        lines[2:2] = [f"prompt before each text: {' / '.join(repr(printable(p)) for p in sorted(prompts))} "
+                      "(its pieces are tokens of R, in no word)"]
     width = max([len(w) for w in words_a] + [4])
     width_b = max([len(w) for w in words_b] + [4])
     for a, b, value in result.top_pairs(k):
