@@ -46,7 +46,7 @@ from jaxsim.errors import JaxsimError
 from jaxsim.explain.result import GroupExplanation
 from jaxsim.explain.rules import composite
 from jaxsim.models import encoder_for
-from jaxsim.models.config import BertConfig, ModelConfig
+from jaxsim.models.config import GPTNeoConfig, ModelConfig
 from jaxsim.models.ops import PLAIN_OPS
 from jaxsim.text import BatchPlan, Encoded, map_batches
 from jaxsim.types import Array
@@ -101,7 +101,8 @@ class GmaskSettings:
 
     @property
     def short_length(self) -> int:
-        """Static length of the shortened input: k pieces + [CLS] + 2 [SEP]."""
+        """Static length of the shortened input: k pieces + [CLS] + 2 [SEP] (one more for the
+        double separator of RoBERTa-style pairs)."""
         return self.k + 3
 
 
@@ -307,20 +308,24 @@ def select_short(importance: Array, content: Array, segment: Array, k: int):
 
 
 def short_input(ids: Array, sep_a: Array, sep_b: Array, s1: Array, c1: Array, s2: Array, c2: Array,
-                length: int):
-    """``[CLS] ids[s1] [SEP] ids[s2] [SEP]`` padded to ``length``.
+                length: int, between: int = 1):
+    """``[CLS] ids[s1] [SEP] ids[s2] [SEP]`` padded to ``length``; with ``between = 2`` the
+    RoBERTa-style ``<s> ids[s1] </s></s> ids[s2] </s>`` (the ``between`` specials that follow text a
+    in the original pair, from position ``sep_a`` on).
 
     Returns (source i32[length] original position of each short position, -1 = pad;
-    type_ids i32[length]; side i32[length] 0/1 for the masked pieces, -1 otherwise; mask bool)."""
+    type_ids i32[length] (BERT's: 1 from text b on); side i32[length] 0/1 for the masked pieces,
+    -1 otherwise; mask bool)."""
     j = jnp.arange(length)
+    first_b = c1 + 1 + between
     in_s1 = (j >= 1) & (j <= c1)
-    in_s2 = (j >= c1 + 2) & (j <= c1 + 1 + c2)
+    in_s2 = (j >= first_b) & (j < first_b + c2)
     src = jnp.where(j == 0, 0, -1)
     src = jnp.where(in_s1, s1[jnp.clip(j - 1, 0, s1.shape[0] - 1)], src)
-    src = jnp.where(j == c1 + 1, sep_a, src)
-    src = jnp.where(in_s2, s2[jnp.clip(j - c1 - 2, 0, s2.shape[0] - 1)], src)
-    src = jnp.where(j == c1 + c2 + 2, sep_b, src)
-    mask = j <= c1 + c2 + 2
+    src = jnp.where((j > c1) & (j < first_b), sep_a + (j - c1 - 1), src)
+    src = jnp.where(in_s2, s2[jnp.clip(j - first_b, 0, s2.shape[0] - 1)], src)
+    src = jnp.where(j == first_b + c2, sep_b, src)
+    mask = j <= first_b + c2
     type_ids = jnp.where(mask & (j >= c1 + 2), 1, 0)
     side = jnp.where(in_s1, 0, jnp.where(in_s2, 1, -1))
     return src, type_ids, side, mask
@@ -394,10 +399,11 @@ class GmaskOutput(NamedTuple):
     losses: Array
 
 
-def _explain_one(model_fn, params, config, settings: GmaskSettings, chunk_rows, ids, type_ids, mask, segment,
-                 key):
-    """IMASK -> selection -> shortened input -> GMASK for one padded pair (ids etc. i32[n])."""
-    n, length = ids.shape[0], settings.short_length
+def _explain_one(model_fn, params, config, settings: GmaskSettings, chunk_rows, between: int, ids, type_ids,
+                 mask, segment, key):
+    """IMASK -> selection -> shortened input -> GMASK for one padded pair (ids etc. i32[n]);
+    ``between``: the special tokens between text a and text b (1 BERT, 2 RoBERTa-style)."""
+    n, length = ids.shape[0], settings.short_length + between - 1
     content = mask & (segment >= 0)
     emb = _embed_one(params, config, ids, type_ids)
     logits = model_fn(params, config, emb, mask, jnp.ones((1, n), emb.dtype))[0]
@@ -410,8 +416,9 @@ def _explain_one(model_fn, params, config, settings: GmaskSettings, chunk_rows, 
     specials = mask & (segment < 0)
     sep_a = jnp.argmax(specials & (jnp.arange(n) > 0))                 # first [SEP]
     sep_b = n - 1 - jnp.argmax((specials & (jnp.arange(n) > 0))[::-1])  # last [SEP]
-    src, short_types, side, short_mask = short_input(ids, sep_a, sep_b, s1, c1, s2, c2, length)
+    src, _, side, short_mask = short_input(ids, sep_a, sep_b, s1, c1, s2, c2, length, between)
     short_ids = jnp.where(src >= 0, ids[jnp.maximum(src, 0)], 0)
+    short_types = jnp.where(src >= 0, type_ids[jnp.maximum(src, 0)], 0)  # each piece keeps its type
     short_emb = _embed_one(params, config, short_ids, short_types)
     n_groups = jnp.maximum(2, jnp.minimum(c1, c2))
     z_prob, t_prob, losses = _gmask(model_fn, params, config, settings, short_emb, short_mask, side, n_groups,
@@ -428,10 +435,11 @@ def _explain_one(model_fn, params, config, settings: GmaskSettings, chunk_rows, 
                        z_prob, t_prob, theta, ranking.astype(jnp.int32), imask_losses, losses)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "settings", "model_fn", "chunk_rows"))
+@functools.partial(jax.jit, static_argnames=("config", "settings", "model_fn", "chunk_rows", "between"))
 def gmask_batch(params: dict, ids: Array, type_ids: Array, mask: Array, segment: Array, keys: Array, *,
                 config: ModelConfig, settings: GmaskSettings = GmaskSettings(),
-                model_fn: Callable | None = None, chunk_rows: int | None = None) -> GmaskOutput:
+                model_fn: Callable | None = None, chunk_rows: int | None = None,
+                between: int = 1) -> GmaskOutput:
     """IMASK + GMASK for a batch of padded pairs, one jitted call (``vmap`` over pairs).
 
     ids, type_ids, segment: i32[B, n] (segment 0 = a, 1 = b, -1 = special/pad); mask: bool[B, n];
@@ -440,15 +448,17 @@ def gmask_batch(params: dict, ids: Array, type_ids: Array, mask: Array, segment:
     replaces the classifier (default ``masked_logits``; e.g. a rule-based model in tests).
     ``chunk_rows``: sequence rows (samples x tokens) per model pass for each pair, see
     ``ce_and_keep_grad`` (None: all samples at once; ``gmask_encoded`` picks ``default_chunk_rows``).
-    It changes speed and float summation order only."""
-    one = functools.partial(_explain_one, model_fn or masked_logits, params, config, settings, chunk_rows)
+    It changes speed and float summation order only. ``between``: special tokens between the
+    texts (1: ``[CLS] a [SEP] b [SEP]``; 2: ``<s> a </s></s> b </s>``)."""
+    one = functools.partial(_explain_one, model_fn or masked_logits, params, config, settings, chunk_rows,
+                            between)
     return jax.vmap(one)(ids, type_ids, mask, segment, keys)
 
 
 def _check_classifier(config: ModelConfig) -> None:
-    if not isinstance(config, BertConfig):
-        raise JaxsimError("GMASK explains BERT-family pair classifiers ([CLS] a [SEP] b [SEP]); "
-                          f"got a {type(config).__name__}")
+    if isinstance(config, GPTNeoConfig):
+        raise JaxsimError("GMASK explains encoder pair classifiers (BERT, RoBERTa/XLM-R, DistilBERT, "
+                          "MPNet, ModernBERT cross-encoders); GPT-Neo has no pair classifier head")
 
 
 def pad_pairs(encoded: Sequence[tuple[Encoded, np.ndarray]], length: int, rows: int, pad_id: int = 0):
@@ -465,12 +475,22 @@ def pad_pairs(encoded: Sequence[tuple[Encoded, np.ndarray]], length: int, rows: 
     return ids, types, mask, segment
 
 
-def _check_pair(enc: Encoded, segment: np.ndarray, index: int) -> None:
+def separators_between(segment: np.ndarray) -> int:
+    """Special tokens between the last piece of text a and the first of text b (``segment``: 0 a,
+    1 b, -1 special): 1 for ``[CLS] a [SEP] b [SEP]``, 2 for ``<s> a </s></s> b </s>``."""
+    return int(np.flatnonzero(segment == 1)[0] - np.flatnonzero(segment == 0)[-1] - 1)
+
+
+def _check_pair(enc: Encoded, segment: np.ndarray, index: int) -> int:
+    """The pair's ``separators_between``, after checking it is ``<cls> a <sep>{1,2} b <sep>``."""
     if not (segment == 0).any() or not (segment == 1).any():
         raise JaxsimError(f"pair {index} has no word piece left in one of its texts (after truncation)")
-    if int((segment < 0).sum()) != 3:
-        raise JaxsimError(f"pair {index} is not [CLS] a [SEP] b [SEP] (found {int((segment < 0).sum())} "
-                          "special tokens): GMASK needs a BERT pair tokenizer")
+    between = separators_between(segment)
+    specials = int((segment < 0).sum())
+    if between not in (1, 2) or specials != 2 + between or segment[0] >= 0 or segment[-1] >= 0:
+        raise JaxsimError(f"pair {index} is not [CLS] a [SEP] b [SEP] nor <s> a </s></s> b </s> (found "
+                          f"{specials} special tokens): GMASK needs a BERT- or RoBERTa-style pair tokenizer")
+    return between
 
 
 def gmask_encoded(
@@ -488,8 +508,8 @@ def gmask_encoded(
     clf = as_classifier(classifier)
     model = clf.model
     _check_classifier(model.config)
-    for i, (enc, seg) in enumerate(encoded):
-        _check_pair(enc, seg, i)
+    layouts = {_check_pair(enc, seg, i) for i, (enc, seg) in enumerate(encoded)}
+    between = layouts.pop() if len(layouts) == 1 else 1
     base = jax.random.key(seed)
     keys = [base if same_key else jax.random.fold_in(base, i) for i in range(len(encoded))]
     rows = max(1, min(batch_size, len(encoded)))
@@ -502,7 +522,8 @@ def gmask_encoded(
     def compute(args):
         arrays, batch_keys = args
         return gmask_batch(model.params, *(jnp.asarray(a) for a in arrays), batch_keys,
-                           config=model.config, settings=settings, chunk_rows=default_chunk_rows(rows))
+                           config=model.config, settings=settings, chunk_rows=default_chunk_rows(rows),
+                           between=between)
 
     def unpack(result: GmaskOutput, row: int, i: int) -> dict[str, np.ndarray]:
         n = len(encoded[i][0])
