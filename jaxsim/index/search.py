@@ -16,6 +16,7 @@ dot product. With ``dot`` nothing is scaled. This is ``jaxsim explain --similari
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from collections.abc import Sequence
@@ -52,11 +53,14 @@ def stored_encoding(record: dict[str, Any]) -> Encoded:
 
 
 def _load_model(record: dict[str, Any], weights_dir) -> Model:
+    """The model an index recorded, from its folder if it is still there, else by name; it
+    keeps the recorded name (``check_model`` then compares fingerprints, not names)."""
     from jaxsim.model import load_model
 
     where = record.get("model_path")
-    name = where if where and Path(where).is_dir() else record["model"]
-    return load_model(name, pooling=record["pooling"], weights_dir=weights_dir)
+    source = where if where and Path(where).is_dir() else record["model"]
+    model = load_model(source, pooling=record["pooling"], weights_dir=weights_dir)
+    return dataclasses.replace(model, name=record["model"])
 
 
 def check_model(path: Path, record: dict[str, Any], model: Model) -> None:
