@@ -88,7 +88,8 @@ def embed_encoded(model: Model, encoded: Sequence[Encoded], placement: Placement
     return map_encoded(
         encoded, batch_size=batch_size, max_length=model.tokenizer.max_length,
         pad_id=model.tokenizer.pad_token_id, compute=compute, unpack=lambda host, row, i: host[row],
-        fill=False, multiple_of=placement.mesh.size, length_classes="auto",
+        fill=False, multiple_of=placement.mesh.size,
+        length_classes=bilrp.resolve_length_classes("auto", len(encoded)),
     )
 
 
