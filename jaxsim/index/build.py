@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.corpus import integrity, shards
@@ -76,19 +77,23 @@ def doc_record(doc: Doc, encoded: Encoded, with_tokens: bool) -> dict[str, Any]:
     return record
 
 
-def embed_encoded(model: Model, encoded: Sequence[Encoded], placement: Placement,
-                  batch_size: int) -> list[np.ndarray]:
-    """Pooled embeddings ``φ f32[h]`` per text, batch rows split over the placement's mesh
-    (``--factors none``: no factors, so no BiLRP pass)."""
+def embed_encoded(model: Model, encoded: Sequence[Encoded], batch_size: int,
+                  placement: Placement | None = None) -> list[np.ndarray]:
+    """Pooled embeddings ``φ f32[h]`` per text, in length-classed batches with no all-padding
+    rows (a single query is one row), batch rows split over ``placement``'s mesh if given."""
+    params, pool_params = (placement.params, placement.pool_params) if placement else (
+        model.params, model.pool_params)
+
     def compute(batch):
-        ids, types, mask = shard_rows(batch, placement.mesh)
-        return pooled_embeddings(placement.params, placement.pool_params, ids, types, mask,
-                                 config=model.config, pooling=model.pooling)
+        ids, types, mask = (shard_rows(batch, placement.mesh) if placement
+                            else [jnp.asarray(a) for a in batch])
+        return pooled_embeddings(params, pool_params, ids, types, mask, config=model.config,
+                                 pooling=model.pooling)
 
     return map_encoded(
         encoded, batch_size=batch_size, max_length=model.tokenizer.max_length,
         pad_id=model.tokenizer.pad_token_id, compute=compute, unpack=lambda host, row, i: host[row],
-        fill=False, multiple_of=placement.mesh.size,
+        fill=False, multiple_of=placement.mesh.size if placement else 1,
         length_classes=bilrp.resolve_length_classes("auto", len(encoded)),
     )
 
@@ -141,7 +146,7 @@ def index_shard(job: BuildJob, shard: int, chunk: list[DocRow]) -> dict[str, Any
     encs = [e for _, e in good]
     h = job.model.config.hidden_size
     if job.dtype is None:
-        phis = embed_encoded(job.model, encs, job.placed, job.batch_size) if encs else []
+        phis = embed_encoded(job.model, encs, job.batch_size, job.placed) if encs else []
         arrays = shard_arrays(phis, None, None, h)
     else:
         pairs = bilrp.text_relevances(

@@ -30,6 +30,7 @@ from jaxsim.errors import JaxsimError
 from jaxsim.explain import bilrp
 from jaxsim.explain.result import PairExplanation, SearchHit, SearchResult
 from jaxsim.index import store, topk
+from jaxsim.index.build import embed_encoded
 from jaxsim.models.placement import data_mesh
 from jaxsim.text import Encoded, TruncationWarning
 
@@ -212,7 +213,7 @@ class Index:
             phis = np.stack([phi for _, phi in factors])
         else:
             factors = None
-            phis = self.model.embed(list(queries), normalize=False)
+            phis = np.stack(embed_encoded(self.model, encoded, batch_size=min(len(encoded), 32)))
         ranked = topk.unit_rows(phis) if self.similarity == "cosine" else phis
         scores, rows = topk.top_k(self.placed, ranked, k)
         return [self._result(q, encoded[n], factors[n] if factors else None, phis[n],
