@@ -27,6 +27,7 @@ from jaxsim.corpus import integrity, shards
 from jaxsim.corpus.compute import encode_checked
 from jaxsim.corpus.io import BadRow, iter_chunks
 from jaxsim.corpus.progress import CompileClock, progress_bar
+from jaxsim.corpus.runner import load_run_model, shard_rows_owned
 from jaxsim.corpus.sharding import (
     barrier,
     data_mesh,
@@ -200,14 +201,6 @@ class BuildSummary:
         return "\n".join(lines)
 
 
-def _load(model, pooling: str | None, weights_dir, use_cache: bool):
-    from jaxsim.model import Model, load_model
-
-    if isinstance(model, Model):
-        return model if pooling in (None, model.pooling) else model.with_pooling(pooling)
-    return load_model(model, pooling=pooling, weights_dir=weights_dir, use_cache=use_cache)
-
-
 def model_path(model: Model) -> str | None:
     """Where ``load_model`` finds the model again (None: not from a folder)."""
     return str(model.source.root) if model.source is not None else None
@@ -251,7 +244,7 @@ def build(
         rows = lambda: iter(listed)  # noqa: E731
     out = Path(out)
     store.read_index(out)  # refuse a folder that is not ours before writing anything in it
-    model = _load(model, pooling, weights_dir, use_cache=not multihost)
+    model = load_run_model(model, pooling, weights_dir, use_cache=not multihost)
     settings = {
         "input": str(Path(docs).resolve()) if from_file else "<python sequence>",
         "input_sha256": integrity.file_sha256(docs) if from_file else integrity.rows_hash(listed),
@@ -295,9 +288,8 @@ def _build_locked(out: Path, settings: dict[str, Any], rows: Iterator[DocRow], t
                    dtype=dtype, mode=mode, batch_size=round_batch_size(batch_size, mesh.size),
                    truncate=truncate, process=pid,
                    cache=bilrp.FactorCache(factor_cache_bytes) if dtype is not None else None)
-    owned = sum(min(shard_size, total - s) for k, s in enumerate(range(0, total, shard_size)) if owns(k))
-    done_rows = sum(min(shard_size, total - s) for k, s in enumerate(range(0, total, shard_size))
-                    if owns(k) and k in finished)
+    owned = shard_rows_owned(total, shard_size, owns)
+    done_rows = shard_rows_owned(total, shard_size, lambda k: owns(k) and k in finished)
     counts: Counter = Counter()
     reasons: Counter = Counter()
     n_shards = 0
