@@ -200,7 +200,10 @@ def report(args, builds, latency, naive, agreement, fp16_agreement, machine_rows
     speedup = percentile(naive_ms, 50) / percentile(ours, 50)
     lines += ["", f"Explained top-10 from stored (fp16) factors vs the naive per-pair explain: "
               f"**{speedup:.1f}x** faster at the median. The naive route computes r(q) and r(d) for "
-              "every pair (20 BiLRP passes per query); the index computes r(q) once.", ""]
+              "every pair (20 BiLRP passes per query, each text padded to the 16/32/64 buckets); the index "
+              "computes r(q) once (padded to a multiple of 4 tokens) and reads r(d). The load average "
+              "above is other processes sharing these 2 cores: absolute times are noisy, the ratio "
+              "less so (both measured in the same minutes).", ""]
     lines += [
         "## Agreement", "",
         f"- fp32 factors: max over the naive pairs of max|R_index − R_explain| / max|R_explain| = "
