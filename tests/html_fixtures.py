@@ -6,7 +6,7 @@ import numpy as np
 
 from jaxsim.explain.bti import WordPairExplanation
 from jaxsim.explain.first_order import TokenExplanation
-from jaxsim.explain.result import PairExplanation
+from jaxsim.explain.result import PairExplanation, SearchHit, SearchResult
 
 
 def pair_result(seed: int = 0) -> PairExplanation:
@@ -21,6 +21,15 @@ def pair_result(seed: int = 0) -> PairExplanation:
         word_ids_a=np.array([-1, 0, 1, 2, 3, 3, -1]), word_ids_b=np.array([-1, 0, 1, 2, 3, -1]),
         special_a=np.array([1, 0, 0, 0, 0, 0, 1], bool), special_b=np.array([1, 0, 0, 0, 0, 1], bool),
     )
+
+
+def search_result(hits: int = 3) -> SearchResult:
+    """A query ``a man plays guitar`` with ``hits`` explained hits (``pair_result(k)``)."""
+    return SearchResult(
+        query="a man plays guitar", model="hand-made", similarity_kind="dot", pooling="mean",
+        documents=10, hits=[SearchHit(rank=k + 1, id=f"doc-{k}", row=k, text="a person plays music",
+                                      score=float(fx.similarity), explanation=fx)
+                            for k, fx in ((k, pair_result(k)) for k in range(hits))])
 
 
 def _pair(i: int, j: int, score: float, words_a, words_b) -> dict:

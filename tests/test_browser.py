@@ -228,3 +228,64 @@ def test_word_pair_token_score_and_group_pages(browser, tmp_path):
     assert len(css(browser, "table.groups tr")) == 1 + 4
     assert not css(browser, "input.level")  # one level only: no toggle
     screenshot(browser, tmp_path / "groups.png")
+
+
+def bar_values(browser) -> list[float]:
+    return [float(b.get_attribute("data-value")) for b in css(browser, "svg.contrast rect.cbar")]
+
+
+def contrast_expected(q: dict, a: int, b: int) -> list[float]:
+    A, B = q["hits"][a], q["hits"][b]
+    return ([x - y for x, y in zip(A["query_relevance"], B["query_relevance"], strict=True)]
+            + [A["query_special"] - B["query_special"]])
+
+
+def test_search_page_hover_click_contrastive_toggle_and_query_switch(browser, tiny_bert, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
+    from jaxsim.index import Index
+    from jaxsim.viz.search import search_html
+
+    docs = ["A man is playing a guitar.", "Someone plays an instrument on stage.",
+            "A woman slices an onion.", "Two dogs run along the beach.", "A man plays the violin.",
+            "A child reads a book under a tree."]
+    index = Index.build(tiny_bert, docs, tmp_path / "idx", factors="fp32", shard_size=4)
+    queries = ["A person plays music.", "An animal runs outside."]
+    page = tmp_path / "search.html"
+    page.write_text(search_html(index.search_many(queries, k=4, explain=True)), encoding="utf-8")
+    data = page_json(page.read_text(encoding="utf-8"))
+    q = data["queries"][0]
+    open_page(browser, page)
+
+    assert len(css(browser, "ol.hits li.hit")) == 4
+    hit = q["hits"][1]
+    j = int(np.argmax(np.abs(hit["doc_relevance"])))
+    label, value = hover(browser, css(browser, f"li.hit[data-k='1'] span.word[data-j='{j}']")[0])
+    assert float(value) == pytest.approx(hit["doc_relevance"][j], rel=1e-5)
+    assert label.startswith(f"{hit['words'][j]} (hit 2)")
+
+    css(browser, "li.hit[data-k='2']")[0].click()
+    assert "current" in css(browser, "li.hit[data-k='2']")[0].get_attribute("class")
+    level = q["hits"][2]["view"]["levels"]["word"]
+    assert len(css(browser, ".hit-detail svg.heatmap rect.cell")) == (
+        len(level["labels_a"]) * len(level["labels_b"]))
+    check_cell_tooltip(browser, level["matrix"], level["labels_a"], level["labels_b"], root=".hit-detail")
+
+    assert len(css(browser, "svg.contrast rect.cbar")) == len(q["words"]) + 1
+    np.testing.assert_allclose(bar_values(browser), contrast_expected(q, 0, 1), rtol=1e-6, atol=1e-12)
+    Select(css(browser, "select.contrast-b")[0]).select_by_value("3")
+    np.testing.assert_allclose(bar_values(browser), contrast_expected(q, 0, 3), rtol=1e-6, atol=1e-12)
+    Select(css(browser, "select.contrast-a")[0]).select_by_value("2")
+    expected = contrast_expected(q, 2, 3)
+    np.testing.assert_allclose(bar_values(browser), expected, rtol=1e-6, atol=1e-12)
+    i = int(np.argmax(np.abs(expected)))
+    _, value = hover(browser, css(browser, f"svg.contrast rect.cbar[data-i='{i}']")[0])
+    assert float(value) == pytest.approx(expected[i], rel=1e-5)
+    assert css(browser, "p.contrast-sum")[0].text.startswith("A = hit 3")
+    screenshot(browser, tmp_path / "search.png")
+
+    Select(css(browser, "select.query")[0]).select_by_value("1")
+    assert css(browser, "#jaxsim-root h2")[0].text == f"Query: {queries[1]}"
+    assert len(css(browser, "ol.hits li.hit")) == 4
+    np.testing.assert_allclose(bar_values(browser), contrast_expected(data["queries"][1], 0, 1),
+                               rtol=1e-6, atol=1e-12)

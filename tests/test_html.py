@@ -68,7 +68,7 @@ def all_pages(corpus: Path) -> dict[str, str]:
     return {"pair": fx.pair_result().to_html(), "word_pairs": fx.word_pair_result().to_html(),
             "token_scores": fx.token_result().to_html(),
             "groups": views.groups_html(*fx.GROUP_WORDS, fx.GROUP_IDS, fx.GROUP_IMPORTANCE),
-            "report": report_html(corpus)}
+            "report": report_html(corpus), "search": fx.search_result().to_html()}
 
 
 # --- explanation pages -------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def test_pair_page_embeds_word_and_token_relevance_as_json():
     assert meta["conservation"].startswith("sum / similarity = 1.0000")
 
 
-@pytest.mark.parametrize("kind", ["pair", "word_pairs", "token_scores", "groups", "report"])
+@pytest.mark.parametrize("kind", ["pair", "word_pairs", "token_scores", "groups", "report", "search"])
 def test_pages_hold_no_external_url(kind, corpus_dir):
     page = all_pages(corpus_dir)[kind]
     assert EXTERNAL.findall(page) == []

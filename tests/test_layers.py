@@ -6,7 +6,7 @@ Layers, bottom to top (docs/design.md)::
     models, text, convert
     model.py, classifier.py, flax.py the bundles (params + config + tokenizer); Flax modules
     explain                          rules, engines, results
-    evaluate, corpus, train          consumers of explain
+    evaluate, corpus, train, index   consumers of explain
     viz                              views of results
     cli                              the top
 
@@ -30,7 +30,7 @@ LAYERS: dict[str, int] = {
     "models": 1, "text": 1, "convert": 1,
     "model": 2, "classifier": 2, "flax": 2,
     "explain": 3,
-    "evaluate": 4, "corpus": 4, "train": 4,
+    "evaluate": 4, "corpus": 4, "train": 4, "index": 4,
     "viz": 5,
     "cli": 6,
 }

@@ -2,9 +2,10 @@
 traceback: argument errors, unreadable or unwritable files and non-UTF-8 arguments too); Ctrl-C
 prints ``error: interrupted`` and exits 130.
 
-One module per command group (``explain``, ``corpus``, ``train``, ``evaluate``, ``deletion``,
-``gmask``, ``report``); what they share (model options, loading, reading text files) is in
-``jaxsim.cli.args``. This package is the top layer: it imports everything, nothing imports it.
+One module per command group (``explain``, ``corpus``, ``index`` (index and search), ``train``,
+``evaluate``, ``deletion``, ``gmask``, ``report``); what they share (model options, loading,
+reading text files) is in ``jaxsim.cli.args``. This package is the top layer: it imports
+everything, nothing imports it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from jaxsim.cli.deletion import add_deletion_parser
 from jaxsim.cli.evaluate import add_evaluation_parsers
 from jaxsim.cli.explain import add_explain_parser
 from jaxsim.cli.gmask import add_gmask_parser
+from jaxsim.cli.index import add_index_parsers
 from jaxsim.cli.report import add_report_parser
 from jaxsim.cli.train import add_train_parser
 from jaxsim.errors import JaxsimError
@@ -191,8 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true", help="show pip's output")
     p.set_defaults(func=cmd_fetch_example_models)
 
-    for add in (add_explain_parser, add_corpus_parser, add_train_parser, add_deletion_parser,
-                add_report_parser, add_gmask_parser, add_evaluation_parsers):
+    for add in (add_explain_parser, add_corpus_parser, add_index_parsers, add_train_parser,
+                add_deletion_parser, add_report_parser, add_gmask_parser, add_evaluation_parsers):
         add(sub)
     return parser
 

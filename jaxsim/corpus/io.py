@@ -74,27 +74,27 @@ def resolve_columns(names: Iterable[str], columns: tuple[str, str] | None, path:
                       "name the two text columns with --columns A,B")
 
 
-def _open(path: Path):
+def open_input(path: Path):
     try:
         return open(path, "rb")
     except OSError as err:
         raise InputTextError(f"cannot read {path}: {err.strerror}") from err
 
 
-def _decode(raw: bytes, row: int) -> str | BadRow:
+def decode_row(raw: bytes, row: int) -> str | BadRow:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
         return BadRow(row, "undecodable", f"not UTF-8 (bad byte at offset {err.start})")
 
 
-def _strip_eol(raw: bytes) -> bytes:
+def strip_eol(raw: bytes) -> bytes:
     return raw.rstrip(b"\r\n") if raw.endswith(b"\n") else raw.rstrip(b"\r")
 
 
 def _tsv_columns(path: Path, columns: tuple[str, str] | None) -> tuple[int, int, int]:
     """(index of column a, of column b, number of fields) from the header line."""
-    with _open(path) as handle:
+    with open_input(path) as handle:
         header = handle.readline().decode("utf-8-sig", errors="replace").rstrip("\r\n")
     names = header.split("\t")
     col_a, col_b = resolve_columns(names, columns, path)
@@ -105,10 +105,10 @@ def _tsv_rows(path: Path, fields: tuple[int, int, int]) -> Iterator[Row]:
     """Tab-separated, one row per line, no quoting (as STSb), after the header line."""
     i_a, i_b, n_fields = fields
     need = max(i_a, i_b) + 1
-    with _open(path) as handle:
+    with open_input(path) as handle:
         handle.readline()
         for row, raw in enumerate(handle):
-            line = _decode(_strip_eol(raw), row)
+            line = decode_row(strip_eol(raw), row)
             if isinstance(line, BadRow):
                 yield line
                 continue
@@ -122,11 +122,11 @@ def _tsv_rows(path: Path, fields: tuple[int, int, int]) -> Iterator[Row]:
 
 def _jsonl_rows(path: Path, columns: tuple[str, str] | None) -> Iterator[Row]:
     """One JSON object per line with the two text fields (strings)."""
-    with _open(path) as handle:
+    with open_input(path) as handle:
         for row, raw in enumerate(handle):
             if row == 0:  # an editor's BOM would make the first row bad JSON
                 raw = raw.removeprefix(codecs.BOM_UTF8)
-            line = _decode(_strip_eol(raw), row)
+            line = decode_row(strip_eol(raw), row)
             if isinstance(line, BadRow):
                 yield line
                 continue
@@ -150,7 +150,7 @@ def _pair_from_values(row: int, a: object, b: object) -> Row:
     values = []
     for value in (a, b):
         if isinstance(value, bytes):
-            value = _decode(value, row)
+            value = decode_row(value, row)
             if isinstance(value, BadRow):
                 return value
         if value is None:
@@ -161,16 +161,16 @@ def _pair_from_values(row: int, a: object, b: object) -> Row:
     return Pair(row, *values)
 
 
-def _parquet_file(path: Path):
+def parquet_file(path: Path):
     import pyarrow.parquet as pq
 
     try:
         return pq.ParquetFile(path)
     except Exception as err:  # pyarrow raises ArrowInvalid (not OSError) for non-Parquet bytes
-        raise InputTextError(f"cannot read {path} as Parquet: {_first_line(err)}") from err
+        raise InputTextError(f"cannot read {path} as Parquet: {first_line(err)}") from err
 
 
-def _first_line(err: Exception) -> str:
+def first_line(err: Exception) -> str:
     """pyarrow's message, first line, with unprintable characters escaped."""
     text = str(err).strip()
     line = text.split("\n")[0] if text else type(err).__name__
@@ -183,7 +183,7 @@ def _parquet_rows(path: Path, columns: tuple[str, str]) -> Iterator[Row]:
     ``unreadable`` bad rows, and the rows after it keep their ids."""
     import pyarrow as pa
 
-    parquet = _parquet_file(path)
+    parquet = parquet_file(path)
     row = 0
     for group in range(parquet.num_row_groups):
         end = row + parquet.metadata.row_group(group).num_rows
@@ -195,7 +195,7 @@ def _parquet_rows(path: Path, columns: tuple[str, str]) -> Iterator[Row]:
                     yield _pair_from_values(row, a, b)
                     row += 1
         except (OSError, ValueError, pa.ArrowException) as err:
-            detail = f"row group {group} cannot be read: {_first_line(err)}"
+            detail = f"row group {group} cannot be read: {first_line(err)}"
             for bad in range(row, end):
                 yield BadRow(bad, "unreadable", detail)
             row = end
@@ -214,7 +214,7 @@ def iter_rows(path: str | Path, columns: tuple[str, str] | None = None) -> Itera
     if fmt == "tsv":
         return _tsv_rows(path, _tsv_columns(path, columns))
     if fmt == "parquet":
-        return _parquet_rows(path, resolve_columns(_parquet_file(path).schema_arrow.names,
+        return _parquet_rows(path, resolve_columns(parquet_file(path).schema_arrow.names,
                                                    columns, path))
     return _jsonl_rows(path, columns)
 
@@ -228,18 +228,23 @@ def iter_chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
         yield chunk
 
 
+def count_lines(path: str | Path) -> int:
+    """Lines of a text file (a last line without a newline counts), by counting line ends in
+    1 MiB blocks."""
+    lines, last = 0, b"\n"
+    with open_input(Path(path)) as handle:
+        while block := handle.read(_BLOCK):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
+
+
 def count_rows(path: str | Path) -> int:
-    """Number of data rows, by counting line ends in 1 MiB blocks (Parquet: the footer)."""
+    """Number of data rows, by counting line ends (Parquet: the footer)."""
     path = Path(path)
     fmt = input_format(path)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(path).metadata.num_rows
-    lines, last = 0, b"\n"
-    with _open(path) as handle:
-        while block := handle.read(_BLOCK):
-            lines += block.count(b"\n")
-            last = block[-1:]
-    lines += last != b"\n"  # a last line without a newline
-    return max(lines - (fmt == "tsv"), 0)
+    return max(count_lines(path) - (fmt == "tsv"), 0)

@@ -35,11 +35,11 @@ class CompileClock:
         jax.monitoring.unregister_event_duration_listener(self._listen)
 
 
-def progress_bar(total: int | None, initial: int, desc: str, enabled: bool):
+def progress_bar(total: int | None, initial: int, desc: str, enabled: bool, unit: str = "pair"):
     """A tqdm bar over input rows (pairs/s and ETA); rows of resumed shards count as done."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc=desc, unit="pair", disable=not enabled,
+    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=not enabled,
                 dynamic_ncols=True, smoothing=0.1)
 
 

@@ -60,7 +60,8 @@ def shard_rows_owned(total_rows: int, shard_size: int, owns: Callable[[int], boo
                for k, start in enumerate(range(0, total_rows, shard_size)) if owns(k))
 
 
-def _load(model, pooling: str | None, weights_dir, use_cache: bool):
+def load_run_model(model, pooling: str | None, weights_dir, use_cache: bool):
+    """A ``Model`` (with ``pooling`` unless None) or a name/path loaded with ``load_model``."""
     from jaxsim.model import Model, load_model
 
     if isinstance(model, Model):
@@ -187,7 +188,7 @@ def run(
     out = Path(out)
     shards.read_run(out)  # refuse a folder that is not ours before writing anything in it
     # multi-host: no orbax cache (its writes would need coordinating across processes)
-    model = _load(model, pooling, weights_dir, use_cache=not multihost)
+    model = load_run_model(model, pooling, weights_dir, use_cache=not multihost)
     settings = {"input": str(Path(input).resolve()), "input_bytes": Path(input).stat().st_size,
                 "input_sha256": integrity.file_sha256(input),
                 "columns": list(columns) if columns else None, "shard_size": shard_size,

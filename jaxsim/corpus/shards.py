@@ -216,7 +216,8 @@ def read_run(out: Path) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def run_lock(out: Path, process_index: int = 0) -> Iterator[None]:
+def run_lock(out: Path, process_index: int = 0, what: str = "jaxsim corpus run"
+             ) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``OUT/.lock`` (``.lock-K`` for process K of a multi-host
     run) while the run lasts, so a second run into the same folder is refused at once. The
     kernel drops the lock when the process ends, even by SIGKILL: no stale lock to clean up."""
@@ -226,7 +227,7 @@ def run_lock(out: Path, process_index: int = 0) -> Iterator[None]:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
-            raise JaxsimError(f"another jaxsim corpus run is writing to {out} (it holds "
+            raise JaxsimError(f"another {what} is writing to {out} (it holds "
                               f"{path.name}): wait for it to end, or choose another --out") from err
         yield
     finally:

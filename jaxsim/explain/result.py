@@ -380,3 +380,81 @@ class GroupExplanation(TokenExplanation):
             "settings": self.extras.get("settings", {}),
         })
         return out
+
+
+# --- search results ------------------------------------------------------------------------------
+
+@result_pytree("explanation")
+@dataclasses.dataclass(frozen=True)
+class SearchHit:
+    """One document a search returned: ``rank`` (1 = best), the document's ``id``, ``text`` and
+    ``row`` (its line/row in the indexed file), ``score`` (the model's similarity to the query,
+    as ranked), and, when the search explained it, ``explanation``: the BiLRP
+    ``PairExplanation`` of (a = query, b = document)."""
+
+    rank: int
+    id: Any
+    row: int
+    text: str
+    score: float
+    explanation: PairExplanation | None = None
+
+    def _explained(self) -> PairExplanation:
+        if self.explanation is None:
+            raise OptionError("this hit was not explained: search with explain=True (--explain)")
+        return self.explanation
+
+    def top_pairs(self, k: int = 10, level: str = "word") -> list[tuple[str, str, float]]:
+        """The explanation's top (query word, document word, relevance) pairs."""
+        return self._explained().top_pairs(k, level)
+
+    def show(self, k: int | None = None) -> str:
+        return self._explained().show(k)
+
+    def to_html(self) -> str:
+        return self._explained().to_html()
+
+    def to_dict(self) -> dict[str, Any]:
+        """``rank``, ``id``, ``text``, ``score`` and, when explained, the keys of
+        ``PairExplanation.to_dict`` (a = query, b = document)."""
+        out = {"rank": self.rank, "id": self.id, "text": self.text, "score": self.score}
+        if self.explanation is not None:
+            out.update(self.explanation.to_dict())
+        return out
+
+
+@result_pytree("hits")
+@dataclasses.dataclass(frozen=True)
+class SearchResult(Explanation):
+    """The ranked hits of one query over an index (``jaxsim.Index.search``): iterate it, index
+    it, or read ``hits``. ``similarity_kind``: ``cosine`` or ``dot``, what ``score`` is and what
+    the explanations decompose."""
+
+    query: str
+    model: str
+    similarity_kind: str
+    pooling: str
+    hits: list[SearchHit]
+    documents: int = 0
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def __iter__(self):
+        return iter(self.hits)
+
+    def __getitem__(self, i: int) -> SearchHit:
+        return self.hits[i]
+
+    @property
+    def explained(self) -> bool:
+        return any(h.explanation is not None for h in self.hits)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"query", "model", "similarity_kind", "pooling", "hits": [SearchHit.to_dict()]}``."""
+        return {"query": self.query, "model": self.model, "similarity_kind": self.similarity_kind,
+                "pooling": self.pooling, "hits": [h.to_dict() for h in self.hits]}
+
+    def save_png(self, path: str | Path, kind: str = "both") -> Path:
+        raise OptionError("a search result has no figure: save one hit's, "
+                          "result[0].explanation.save_png(path)")

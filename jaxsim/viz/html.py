@@ -33,11 +33,15 @@ from jaxsim.explain.result import (
     Explanation,
     GroupExplanation,
     PairExplanation,
+    SearchResult,
     TokenExplanation,
     WordPairExplanation,
 )
 
 Data = dict[str, Any]
+#: The renderers of each page kind, inlined in order (default: ``jaxsim.js``). ``search.js``
+#: registers its kind before ``jaxsim.js`` draws the page with it.
+SCRIPTS: dict[str, tuple[str, ...]] = {"search": ("search.js", "jaxsim.js")}
 
 
 def _asset(name: str) -> str:
@@ -75,6 +79,7 @@ def _static_header(data: Data) -> str:
 def page(data: Data) -> str:
     """A whole HTML document drawing ``data`` (an explanation or a corpus report)."""
     title = html.escape(str(data.get("title", "jaxsim")))
+    script = "\n".join(_asset(name) for name in SCRIPTS.get(data.get("kind"), ("jaxsim.js",)))
     return (
         "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -82,7 +87,7 @@ def page(data: Data) -> str:
         f"{_static_header(data)}<noscript><p>The views need JavaScript; the data is in the "
         "<code>jaxsim-data</code> script element as JSON.</p></noscript><div id='jaxsim-root'></div>"
         f"<script type='application/json' id='jaxsim-data'>{data_json(data)}</script>"
-        f"<script>{_asset('jaxsim.js')}</script></body></html>\n"
+        f"<script>{script}</script></body></html>\n"
     )
 
 
@@ -326,10 +331,14 @@ def gmask_groups_data(result: GroupExplanation) -> Data:
 
 
 def explanation_data(result: Explanation) -> Data:
-    """Page data of any jaxsim result (pair relevance, word pairs, word groups or token scores;
-    IMASK results show their token scores)."""
+    """Page data of any jaxsim result (pair relevance, word pairs, word groups, token scores or
+    search hits; IMASK results show their token scores)."""
     if isinstance(result, PairExplanation):
         return pair_data(result)
+    if isinstance(result, SearchResult):
+        from jaxsim.viz.search import search_data  # it builds on this module's pair_data
+
+        return search_data([result])
     if isinstance(result, WordPairExplanation):
         return word_pairs_data(result)
     if isinstance(result, GroupExplanation) and result.method == "gmask":

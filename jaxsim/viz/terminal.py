@@ -9,6 +9,7 @@ from jaxsim.explain.result import (
     Explanation,
     GroupExplanation,
     PairExplanation,
+    SearchResult,
     TokenExplanation,
     WordPairExplanation,
 )
@@ -147,11 +148,33 @@ def render_groups(result: GroupExplanation, k: int = 8) -> str:
     return "\n".join(lines)
 
 
+def render_search(result: SearchResult, k: int = 3, width: int = 100) -> str:
+    """Each hit: rank, score, id and text (cut to ``width``), then its top ``k`` word pairs
+    (query word ~ document word, signed relevance) when the search explained it."""
+    lines = [f"search on {result.model} ({result.pooling} pooling, {result.similarity_kind}): "
+             f"{len(result.hits)} of {result.documents} documents",
+             f"query: {printable(result.query)}", ""]
+    for hit in result.hits:
+        text = printable(hit.text)
+        text = text if len(text) <= width else text[: width - 1] + "…"
+        lines.append(f"{hit.rank:>3}. {hit.score:.4f}  [{printable(str(hit.id))}] {text}")
+        if hit.explanation is not None:
+            e = hit.explanation
+            pairs = "   ".join(f"{printable(a)} ~ {printable(b)} {v:+.3f}"
+                               for a, b, v in e.top_pairs(k))
+            lines.append(f"       sum of relevance {e.sum_relevance:.4f}; top pairs: {pairs}")
+    if not result.hits:
+        lines.append("  (no documents)")
+    return "\n".join(lines)
+
+
 def render(result: Explanation, k: int | None = None) -> str:
     """The terminal view of any result; ``k`` top items (default: the view's own)."""
     options = {} if k is None else {"k": k}
     if isinstance(result, PairExplanation):
         return render_pair(result, **options)
+    if isinstance(result, SearchResult):
+        return render_search(result, **options)
     if isinstance(result, WordPairExplanation):
         return render_word_pairs(result, **options)
     if isinstance(result, GroupExplanation):

@@ -1,5 +1,6 @@
 // jaxsim HTML views: vanilla JS + SVG, no network. Reads the JSON of the element #jaxsim-data.
-// Data format: jaxsim/viz/html.py (explanations) and jaxsim/viz/report.py (corpus reports).
+// Data format: jaxsim/viz/html.py (explanations), jaxsim/viz/report.py (corpus reports) and
+// jaxsim/viz/search.py (search results, drawn by search.js with the helpers exported below).
 (function () {
   "use strict";
   // The SVG namespace, read from the HTML parser so the page holds no URL at all.
@@ -447,12 +448,18 @@
     drillDown(html("div", { class: "drill" }, root), data.pairs, data.page_size || 20);
   }
 
+  // What other renderers (assets/search.js) build on; they register their page kind in
+  // window.jaxsimKinds before this script runs.
+  window.jaxsim = { html, svg, fmt, maxAbs, signColour, withTooltip, textWidth, renderExplanation };
+
   function main() {
     let data = JSON.parse(document.getElementById("jaxsim-data").textContent);
     // The page already shows the title and summary as static HTML (jaxsim-static).
     if (document.getElementById("jaxsim-static")) data = Object.assign({}, data, { title: null, meta: null });
     const root = document.getElementById("jaxsim-root");
-    if (data.kind === "report") renderReport(root, data);
+    const kinds = window.jaxsimKinds || {};
+    if (kinds[data.kind]) kinds[data.kind](root, data);
+    else if (data.kind === "report") renderReport(root, data);
     else renderExplanation(root, data);
     root.setAttribute("data-ready", "1");
   }
