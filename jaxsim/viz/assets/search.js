@@ -72,7 +72,7 @@
     J.svg("line", { x1: centre, y1: 0, x2: centre, y2: labels.length * rowH + 6, stroke: "#999" }, root);
     values.forEach((v, i) => {
       const y = 4 + i * rowH;
-      const len = Math.abs(v) / scale * half;
+      const len = Math.abs(v) / scale * (half - 80);  // room for the value's label on either side
       J.svg("text", { x: left - 6, y: y + 14, "text-anchor": "end", "font-size": 12 }, root, labels[i]);
       const rect = J.svg("rect", {
         class: "cbar", x: v >= 0 ? centre : centre - len, y, width: Math.max(len, 0.5), height: rowH - 6,
