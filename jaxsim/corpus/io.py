@@ -15,7 +15,7 @@ import itertools
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from jaxsim.errors import InputTextError, JaxsimError
 
@@ -120,30 +120,39 @@ def _tsv_rows(path: Path, fields: tuple[int, int, int]) -> Iterator[Row]:
                 yield Pair(row, fields_[i_a], fields_[i_b])
 
 
-def _jsonl_rows(path: Path, columns: tuple[str, str] | None) -> Iterator[Row]:
-    """One JSON object per line with the two text fields (strings)."""
+def jsonl_values(path: Path) -> Iterator[tuple[int, Any] | BadRow]:
+    """``(row, parsed value)`` per line of a JSONL file, or a ``BadRow`` (undecodable bytes, not
+    JSON); a BOM before the first row is dropped (an editor's BOM would make it bad JSON)."""
     with open_input(path) as handle:
         for row, raw in enumerate(handle):
-            if row == 0:  # an editor's BOM would make the first row bad JSON
+            if row == 0:
                 raw = raw.removeprefix(codecs.BOM_UTF8)
             line = decode_row(strip_eol(raw), row)
             if isinstance(line, BadRow):
                 yield line
                 continue
             try:
-                obj = json.loads(line)
+                yield row, json.loads(line)
             except json.JSONDecodeError as err:
                 yield BadRow(row, "malformed", f"not JSON: {err.msg} at column {err.colno}")
-                continue
-            if not isinstance(obj, dict):
-                yield BadRow(row, "malformed", f"expected a JSON object, got {type(obj).__name__}")
-                continue
-            try:
-                col_a, col_b = resolve_columns(obj, columns, f"line {row + 1}")
-            except JaxsimError as err:
-                yield BadRow(row, "malformed", str(err))
-                continue
-            yield _pair_from_values(row, obj[col_a], obj[col_b])
+
+
+def _jsonl_rows(path: Path, columns: tuple[str, str] | None) -> Iterator[Row]:
+    """One JSON object per line with the two text fields (strings)."""
+    for item in jsonl_values(path):
+        if isinstance(item, BadRow):
+            yield item
+            continue
+        row, obj = item
+        if not isinstance(obj, dict):
+            yield BadRow(row, "malformed", f"expected a JSON object, got {type(obj).__name__}")
+            continue
+        try:
+            col_a, col_b = resolve_columns(obj, columns, f"line {row + 1}")
+        except JaxsimError as err:
+            yield BadRow(row, "malformed", str(err))
+            continue
+        yield _pair_from_values(row, obj[col_a], obj[col_b])
 
 
 def _pair_from_values(row: int, a: object, b: object) -> Row:

@@ -145,15 +145,17 @@ def _read_entry_or_problem(out: Path, shard: int) -> tuple[dict[str, Any] | None
         return None, f"{done_path(out, shard).name} is unreadable ({err})"
 
 
-def verify_committed(out: Path, owns) -> set[int]:
+def verify_committed(out: Path, owns, read_entry=None) -> set[int]:
     """Check every committed shard ``owns(shard)`` says is ours against its ``.done.json``; a
     shard that fails is reported (a warning) and uncommitted, so this run redoes it. Returns the
-    shards that passed."""
+    shards that passed. ``read_entry(out, shard) -> (entry, problem)`` checks one shard (default:
+    a corpus shard's ``.jsonl``; the search index passes its own)."""
+    read_entry = read_entry or _read_entry_or_problem
     good = set()
     for shard in sorted(finished_shards(out)):
         if not owns(shard):
             continue
-        _, problem = _read_entry_or_problem(out, shard)
+        _, problem = read_entry(out, shard)
         if problem is None:
             good.add(shard)
             continue

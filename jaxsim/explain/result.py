@@ -15,6 +15,7 @@ and scalars static data, so results pass through ``jax.tree_util``, ``jit`` boun
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import json
 from collections.abc import Callable
@@ -32,11 +33,12 @@ WORD_AGGREGATION = {"gs": "max", "gi": "sum", "lrp": "sum", "lrp_eps": "sum", "l
                     "lat": "sum", "lat_mix": "sum", "gmask": "max", "imask": "max"}
 
 
-class Explanation:
+class Explanation(abc.ABC):
     """The shared base: JSON from ``to_dict``; views from ``jaxsim.viz``."""
 
+    @abc.abstractmethod
     def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The JSON contract of the result (every subclass defines its own)."""
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent)

@@ -11,7 +11,6 @@ cannot be read becomes a ``BadRow`` with a reason (text checks happen at tokenis
 from __future__ import annotations
 
 import codecs
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -21,6 +20,7 @@ from jaxsim.corpus.io import (
     count_lines,
     decode_row,
     first_line,
+    jsonl_values,
     open_input,
     parquet_file,
     strip_eol,
@@ -79,23 +79,15 @@ def _txt_docs(path: Path) -> Iterator[DocRow]:
 
 
 def _jsonl_docs(path: Path) -> Iterator[DocRow]:
-    with open_input(path) as handle:
-        for row, raw in enumerate(handle):
-            if row == 0:
-                raw = raw.removeprefix(codecs.BOM_UTF8)
-            line = decode_row(strip_eol(raw), row)
-            if isinstance(line, BadRow):
-                yield line
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                yield BadRow(row, "malformed", f"not JSON: {err.msg} at column {err.colno}")
-                continue
-            if not isinstance(obj, dict) or "text" not in obj:
-                yield BadRow(row, "malformed", "expected a JSON object with a 'text' field")
-                continue
-            yield doc_from_values(row, obj["text"], obj.get("id"))
+    for item in jsonl_values(path):
+        if isinstance(item, BadRow):
+            yield item
+            continue
+        row, obj = item
+        if not isinstance(obj, dict) or "text" not in obj:
+            yield BadRow(row, "malformed", "expected a JSON object with a 'text' field")
+            continue
+        yield doc_from_values(row, obj["text"], obj.get("id"))
 
 
 def _parquet_docs(path: Path) -> Iterator[DocRow]:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -113,19 +112,8 @@ def read_entry(out: Path, shard: int) -> tuple[dict[str, Any] | None, str | None
 
 
 def verify_committed(out: Path, owns) -> set[int]:
-    """Check the committed shards ``owns(shard)`` says are ours; a shard that fails is reported
-    (a warning) and uncommitted, so this build redoes it. Returns the shards that passed."""
-    good = set()
-    for shard in sorted(shards.finished_shards(out)):
-        if not owns(shard):
-            continue
-        _, problem = read_entry(out, shard)
-        if problem is None:
-            good.add(shard)
-            continue
-        warnings.warn(f"shard {shard} is redone: {problem}", stacklevel=2)
-        shards.done_path(out, shard).unlink(missing_ok=True)
-    return good
+    """``jaxsim.corpus.shards.verify_committed`` with this index's shard check (``read_entry``)."""
+    return shards.verify_committed(out, owns, read_entry)
 
 
 def read_index(out: str | Path) -> dict[str, Any] | None:
