@@ -1,6 +1,6 @@
 """BiLRP over a whole corpus against the machine's GEMM peak: useful FLOPs, achieved rate, waste.
 
-Useful work (``jaxsim.explain.bilrp.useful_flops``): each *distinct* text of n tokens (specials
+Useful work (``jaxsim.explain.cost.useful_flops``): each *distinct* text of n tokens (specials
 included) costs n tangent passes over n positions through the tangent-carrying weights (V, O and
 the MLP under the detached softmax), 2 n² x 8.85 MFLOP for all-MiniLM-L6-v2. Everything else —
 padding tokens and their tangent passes, texts recomputed because they repeat across shards, the
@@ -60,7 +60,7 @@ def stsb_pairs(data: Path, n: int | None) -> list[tuple[str, str]]:
 
 
 def gemm_peak(config) -> float:
-    from jaxsim.corpus.progress import gemm_peak_gflops
+    from jaxsim.explain.cost import gemm_peak_gflops
 
     return gemm_peak_gflops(config)
 
@@ -150,13 +150,13 @@ def main(argv: list[str] | None = None) -> None:
     import jax
 
     import jaxsim
-    from jaxsim.explain import bilrp
+    from jaxsim.explain import cost
 
     model = jaxsim.load_model()
     pairs = stsb_pairs(args.data, args.pairs)
     texts = sorted({t for pair in pairs for t in pair})
     lengths = [len(e) for e in model.tokenizer.encode_for_embedding(texts)]
-    useful = sum(bilrp.useful_flops(model.config, n) for n in lengths)
+    useful = sum(cost.useful_flops(model.config, n) for n in lengths)
     start_load, peaks = os.getloadavg(), [gemm_peak(model.config)]
 
     results: dict[str, dict] = {}
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{result['seconds']:.1f} ({result['compile_seconds']:.1f}) | "
             f"{result['pairs'] / result['seconds']:.2f} | {rate:.1f} | {100 * rate / peak:.0f} % | "
             f"{diff:.1e} |")
-    model_seconds = [bilrp.useful_flops(model.config, n) / (peak * 1e9) for n in roof_lengths]
+    model_seconds = [cost.useful_flops(model.config, n) / (peak * 1e9) for n in roof_lengths]
     lines += [
         "", "## Roofline: seconds per text vs tokens", "",
         "Forward engine (`token_relevance`), batch of 8 texts of exactly n tokens, best of 3; the "

@@ -3,15 +3,16 @@ tangent matmuls in the compiled forward engine. Each must leave R unchanged (≤
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxsim.explain import bilrp
+from jaxsim.explain import bilrp, cost
 from jaxsim.explain.rules import composite
-from jaxsim.text import bucket_length, fine_length, pad_batch, plan_batches
+from jaxsim.text import adaptive_lengths, bucket_length, fine_length, pad_batch, plan_batches
 
 WORDS = "the cat sat on a warm mat while rain fell over quiet green hills near an old stone town".split()
 
@@ -42,6 +43,70 @@ def test_plan_batches_with_fine_classes_pads_less_and_keeps_every_item_once():
     assert all(p.length >= max(lengths[i] for i in p.indices) for p in fine)
 
 
+def _brute_force(lengths: list[int], cost: float, known: set[int]) -> float:
+    """The best total over every choice of class ends among the lengths and known classes."""
+    ends = sorted(set(lengths) | {k for k in known if k >= min(lengths)})
+    best = float("inf")
+    for r in range(1, len(ends) + 1):
+        for classes in itertools.combinations(ends, r):
+            if classes[-1] < max(lengths):
+                continue
+            total = sum(min(c for c in classes if c >= n) ** 2 for n in lengths)
+            best = min(best, total + cost * sum(c not in known for c in classes))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_adaptive_lengths_find_the_cheapest_classes(seed):
+    """The dynamic programme against brute force over all class choices: padded work (n²) plus
+    one price per class that is not yet compiled."""
+    rng = np.random.default_rng(seed)
+    lengths = [int(n) for n in rng.integers(3, 30, int(rng.integers(5, 40)))]
+    known = {int(k) for k in rng.integers(3, 34, int(rng.integers(0, 3)))}
+    cost = float(rng.choice([0.0, 30.0, 300.0, 3000.0]))
+    mapping = adaptive_lengths(lengths, new_class_cost=cost, known=known)
+    assert set(mapping) == set(lengths)
+    assert all(mapping[n] >= n for n in lengths)
+    classes = set(mapping.values())
+    got = sum(mapping[n] ** 2 for n in lengths) + cost * len(classes - known)
+    assert got == pytest.approx(_brute_force(lengths, cost, known))
+
+
+def test_adaptive_lengths_limits_free_classes_and_dear_ones():
+    lengths = [5, 5, 6, 9, 9, 9, 12]
+    assert adaptive_lengths(lengths, new_class_cost=0.0) == {5: 5, 6: 6, 9: 9, 12: 12}
+    assert set(adaptive_lengths(lengths, new_class_cost=1e9).values()) == {12}
+    # a compiled class costs nothing: 5 and 6 pad to the known 8 rather than open a class
+    assert adaptive_lengths(lengths, new_class_cost=1e9, known={8}) == {5: 8, 6: 8, 9: 12, 12: 12}
+    assert adaptive_lengths([], new_class_cost=1.0) == {}
+
+
+def test_a_corpus_shard_prices_a_compile_at_its_share_of_the_run():
+    """One compilation serves every shard: ``class_cost(calls=k)`` is the k-th part of it."""
+    from jaxsim.models.config import BertConfig
+
+    config = BertConfig(vocab_size=10, hidden_size=384, num_layers=6, num_heads=12,
+                        intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2,
+                        layer_norm_eps=1e-12, gelu_approximate=False, pad_token_id=0)
+    one = cost.class_cost(config, peak_gflops=100.0)
+    assert one == pytest.approx(cost.COMPILE_SECONDS * 100e9 / (2 * 8_847_360))
+    assert cost.class_cost(config, 100.0, calls=34) == pytest.approx(one / 34)
+    assert cost.text_work(10, hidden=384) == 100 and cost.text_work(500, hidden=384) == 500 * 384
+
+
+def test_adaptive_classes_learn_the_compiled_lengths_across_calls(tiny_bert):
+    cache = bilrp.FactorCache(class_cost=1e9)  # compiling is dear: reuse what exists
+    first = [len(e) for e in tiny_bert.encode(_texts([2] * 40 + [9] * 40))]
+    policy = bilrp.length_policy(tiny_bert, first, "auto", cache)
+    assert callable(policy)
+    assert cache.known_lengths == {max(first)}  # one class for all
+    policy = bilrp.length_policy(tiny_bert, [3] * 70, "auto", cache)
+    assert policy(3) == max(first)  # the compiled class, not a new one
+    assert bilrp.length_policy(tiny_bert, [3] * 10, "auto", cache) == "buckets"  # a small request
+    assert bilrp.length_policy(tiny_bert, [3] * 70, "auto", None) == "fine"  # no run: no price
+    assert bilrp.length_policy(tiny_bert, [3] * 70, "auto", cache, method="embedding") == "fine"
+
+
 @pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_gpt_neo"])
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 def test_fine_length_classes_give_the_same_relevance_as_buckets(fixture, mode, request):
@@ -51,10 +116,12 @@ def test_fine_length_classes_give_the_same_relevance_as_buckets(fixture, mode, r
     options = dict(method="bilrp", mode=mode, batch_size=2)
     coarse = bilrp.text_relevances(model, encoded, length_classes="buckets", **options)
     fine = bilrp.text_relevances(model, encoded, length_classes="fine", **options)
-    for (r_c, phi_c), (r_f, phi_f), enc in zip(coarse, fine, encoded, strict=True):
-        assert r_f.shape == r_c.shape == (model.config.hidden_size, len(enc))
-        assert _relative(r_f, r_c) <= 1e-5
-        assert _relative(phi_f, phi_c) <= 1e-5
+    exact = bilrp.text_relevances(model, encoded, length_classes="adaptive",
+                                  cache=bilrp.FactorCache(class_cost=0.0), **options)  # n each
+    for (r_c, phi_c), (r_f, phi_f), (r_e, phi_e), enc in zip(coarse, fine, exact, encoded, strict=True):
+        assert r_f.shape == r_c.shape == r_e.shape == (model.config.hidden_size, len(enc))
+        assert _relative(r_f, r_c) <= 1e-5 and _relative(r_e, r_c) <= 1e-5
+        assert _relative(phi_f, phi_c) <= 1e-5 and _relative(phi_e, phi_c) <= 1e-5
 
 
 def test_the_factor_cache_computes_each_text_once_across_calls_and_changes_nothing(tiny_bert):
@@ -109,8 +176,8 @@ def test_useful_flops_count_the_tangent_carrying_weights():
     minilm_shape = BertConfig(vocab_size=30522, hidden_size=384, num_layers=6, num_heads=12,
                               intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2,
                               layer_norm_eps=1e-12, gelu_approximate=False, pad_token_id=0)
-    assert bilrp.tangent_params(minilm_shape) == 6 * (2 * 384 * 384 + 2 * 384 * 1536) == 8_847_360
-    assert bilrp.useful_flops(minilm_shape, 15) == 2 * 15 * 15 * 8_847_360
+    assert cost.tangent_params(minilm_shape) == 6 * (2 * 384 * 384 + 2 * 384 * 1536) == 8_847_360
+    assert cost.useful_flops(minilm_shape, 15) == 2 * 15 * 15 * 8_847_360
 
 
 def test_a_corpus_run_computes_each_distinct_text_once_and_accounts_its_work(tiny_bert, tmp_path):
@@ -126,7 +193,7 @@ def test_a_corpus_run_computes_each_distinct_text_once_and_accounts_its_work(tin
     assert once.work.texts == 4 and once.work.reused > 0  # 4 distinct texts over 3 shards
     assert per_shard.work.texts > once.work.texts       # recomputed in every shard they appear in
     assert "useful work" in once.format() and "GEMM peak" in once.format()
-    expected = sum(bilrp.useful_flops(tiny_bert.config, len(tiny_bert.tokenizer.encode(t)))
+    expected = sum(cost.useful_flops(tiny_bert.config, len(tiny_bert.tokenizer.encode(t)))
                    for t in {t for pair in pairs for t in pair})
     assert once.work.flops == pytest.approx(expected)
     a = {r["id"]: np.asarray(r["relevance"]) for r in iter_records(tmp_path / "once")}

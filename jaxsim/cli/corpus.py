@@ -74,9 +74,11 @@ def add_corpus_parser(sub: argparse._SubParsersAction) -> None:
                    help="pooling to explain (default: mean over all tokens, as jaxsim explain)")
     p.add_argument("--similarity", choices=SIMILARITIES, default="dot")
     p.add_argument("--mode", choices=MODES, default="auto", help="BiLRP engine (see jaxsim explain)")
-    p.add_argument("--length-classes", choices=["auto", "fine", "buckets"], default="auto",
-                   help="pad texts to multiples of 4/8/16 tokens (fine: less padding work, more "
-                        "shapes to compile), to 16/32/64/... (buckets), or auto (fine for 64+ texts)")
+    p.add_argument("--length-classes", choices=["auto", "adaptive", "fine", "buckets"], default="auto",
+                   help="padded lengths: adaptive (chosen per shard, trading padding work "
+                        "against compiling one more shape at this device's measured speed), fine "
+                        "(multiples of 4/8/16 tokens), buckets (16/32/64/...), or auto (adaptive "
+                        "for 64+ texts; default)")
     p.add_argument("--factor-cache-mb", type=non_negative_int, default=1024, metavar="MB",
                    help="keep computed BiLRP factors up to this size, so a text repeated anywhere "
                         "in the run is computed once (default 1024; 0: only within a shard)")

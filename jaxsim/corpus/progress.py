@@ -55,26 +55,6 @@ class Work:
     gemm_peak_gflops: float
 
 
-def gemm_peak_gflops(config, rows: int = 8192, repeats: int = 5) -> float:
-    """float32 GEMM rate (GFLOP/s) of this process's default device on the model's MLP shape
-    (``rows x d @ d x f``): the best of ``repeats`` timed calls after a warm-up."""
-    import time
-
-    import jax.numpy as jnp
-
-    d, f = config.hidden_size, config.intermediate_size
-    x = jnp.ones((rows, d), jnp.float32)
-    w = jnp.ones((d, f), jnp.float32)
-    matmul = jax.jit(jnp.matmul)
-    matmul(x, w).block_until_ready()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        matmul(x, w).block_until_ready()
-        best = min(best, time.perf_counter() - start)
-    return 2.0 * rows * d * f / best / 1e9
-
-
 @dataclasses.dataclass(frozen=True)
 class CorpusSummary:
     """What one process did in one run; ``manifest`` (process 0 only) has the output's totals.

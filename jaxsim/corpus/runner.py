@@ -20,13 +20,13 @@ from typing import Any
 import jax
 
 from jaxsim.corpus import compute, integrity, io, shards
-from jaxsim.corpus.progress import CompileClock, CorpusSummary, Work, gemm_peak_gflops, progress_bar
+from jaxsim.corpus.progress import CompileClock, CorpusSummary, Work, progress_bar
 from jaxsim.corpus.sharding import barrier, data_mesh, initialize_multihost, owns_shard, round_batch_size
 from jaxsim.corpus.store import Store, pair_record, parse_store
 from jaxsim.errors import JaxsimError
 from jaxsim.explain import bilrp, bti
+from jaxsim.explain.cost import class_cost, gemm_peak_gflops, tangent_params
 from jaxsim.models.placement import Placement
-from jaxsim.text import LENGTH_CLASSES
 
 METHODS = bilrp.METHODS + bti.METHODS
 
@@ -35,9 +35,9 @@ def method_options(method: str, *, similarity: str, mode: str, explain_input: st
                    ig_steps: int, truncate: bool, length_classes: str = "auto") -> dict[str, Any]:
     """The explainer options that apply to ``method`` (recorded in ``run.json``)."""
     if method in bilrp.METHODS:
-        if length_classes not in ("auto", *LENGTH_CLASSES):
-            raise JaxsimError(f"unknown length classes {length_classes!r}: choose auto, "
-                              f"{', '.join(LENGTH_CLASSES)}")
+        if length_classes not in bilrp.LENGTH_POLICIES:
+            raise JaxsimError(f"unknown length classes {length_classes!r}: choose "
+                              f"{', '.join(bilrp.LENGTH_POLICIES)}")
         if similarity not in bilrp.SIMILARITIES:
             raise JaxsimError(f"unknown similarity {similarity!r}: choose dot or cosine")
         if mode not in bilrp.MODES:
@@ -172,8 +172,9 @@ def run(
     multihost: call ``jax.distributed.initialize`` first (coordinator / num_processes /
     process_id for processes started by hand); each process explains its own shards.
     on_shard: called with each committed shard's manifest entry.
-    length_classes: token-pair methods pad texts to ``fine`` classes (multiples of 4/8/16 tokens),
-    ``buckets`` (16, 32, 64, ...) or ``auto`` (fine from 64 texts a batch call on).
+    length_classes: token-pair methods pad texts to ``adaptive`` classes (chosen per shard against
+    the compile cost, from this device's measured GEMM peak), ``fine`` classes (multiples of 4/8/16
+    tokens), ``buckets`` (16, 32, 64, ...) or ``auto`` (adaptive from 64 texts a call on).
     factor_cache_bytes: token-pair methods keep computed factors up to this many bytes, so a text
     repeated anywhere in the run is computed once (0: only within a shard).
     """
@@ -219,16 +220,17 @@ def _run_locked(out: Path, settings: dict[str, Any], *, input, columns, model, m
     finished = start_output(out, settings, resume, owns, check=lambda previous: check_input(
         out, previous, settings, input, columns, shard_size))
     mesh = data_mesh(devices)
-    job = Job(out=out, model=model, placed=compute.place(model, mesh) if method in bilrp.METHODS
-              else None, method=method, store=store,
-              options={k: v for k, v in options.items() if k != "truncate"},
+    total = io.count_rows(input)
+    done_rows = shard_rows_owned(total, shard_size, lambda k: owns(k) and k in finished)
+    owned_rows = shard_rows_owned(total, shard_size, owns)
+    token_pairs = method in bilrp.METHODS
+    peak = gemm_peak_gflops(model.config) if token_pairs else None  # prices a compiled shape
+    shards_left = -(-(owned_rows - done_rows) // shard_size)
+    job = Job(out=out, model=model, placed=compute.place(model, mesh) if token_pairs else None,
+              method=method, store=store, options={k: v for k, v in options.items() if k != "truncate"},
               batch_size=round_batch_size(batch_size, mesh.size), truncate=truncate, process=pid,
-              cache=bilrp.FactorCache(factor_cache_bytes) if method in bilrp.METHODS else None)
-
-    total = io.count_rows(input) if progress else None
-    done_rows = 0 if total is None else shard_rows_owned(
-        total, shard_size, lambda k: owns(k) and k in finished)
-    owned_rows = None if total is None else shard_rows_owned(total, shard_size, owns)
+              cache=bilrp.FactorCache(factor_cache_bytes, class_cost=class_cost(
+                  model.config, peak, calls=shards_left)) if token_pairs else None)
     counts: Counter = Counter()
     reasons: Counter = Counter()
     n_shards = 0
@@ -255,8 +257,8 @@ def _run_locked(out: Path, settings: dict[str, Any], *, input, columns, model, m
     work = None
     if job.cache is not None and job.cache.computed and method != "embedding":
         work = Work(texts=job.cache.computed, reused=job.cache.hits,
-                    flops=2.0 * bilrp.tangent_params(model.config) * job.cache.computed_tokens_squared,
-                    gemm_peak_gflops=gemm_peak_gflops(model.config))
+                    flops=2.0 * tangent_params(model.config) * job.cache.computed_tokens_squared,
+                    gemm_peak_gflops=max(peak, gemm_peak_gflops(model.config)))
     return CorpusSummary(
         out=out, pairs=counts["pairs"], errors=counts["errors"], work=work,
         errors_by_reason=dict(sorted(reasons.items())), shards_written=counts["written"],

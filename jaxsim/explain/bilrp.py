@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsim.errors import JaxsimError
+from jaxsim.explain.cost import class_cost, gemm_peak_gflops, text_work
 from jaxsim.explain.result import PairExplanation
 from jaxsim.explain.rules import LRP_OPS, composite
 from jaxsim.models import embedding_outputs, encoder_for, pooled_embeddings
@@ -37,7 +38,7 @@ from jaxsim.models.config import ModelConfig
 from jaxsim.models.ops import Ops
 from jaxsim.models.placement import Placement, shard_rows
 from jaxsim.models.pooling import pool
-from jaxsim.text import Batch, Encoded, map_encoded
+from jaxsim.text import LENGTH_CLASSES, Batch, Encoded, LengthClasses, adaptive_lengths, map_encoded
 from jaxsim.types import Array
 
 if TYPE_CHECKING:
@@ -50,22 +51,6 @@ COMPOSITE = {"bilrp": "lrp", "hxp": "plain"}
 SIMILARITIES = ("dot", "cosine")
 MODES = ("auto", "forward", "reverse")
 EXPLAIN_INPUTS = ("embedding", "embedding_sum")
-
-
-def tangent_params(config: ModelConfig) -> int:
-    """Weights whose matmuls carry tangents in the forward engine under the ``lrp`` composite: the
-    detached softmax stops them at the scores, so per layer only V, O and the two MLP matrices
-    (not Q and K): ``L * (2 d² + 2 d f)`` (8.85 M for all-MiniLM-L6-v2)."""
-    d, f = config.hidden_size, config.intermediate_size
-    return config.num_layers * (2 * d * d + 2 * d * f)
-
-
-def useful_flops(config: ModelConfig, n_tokens: int) -> float:
-    """The forward engine's useful work for one text of ``n_tokens`` (specials included): n
-    tangent passes over n positions through the tangent-carrying weights, 2 FLOPs per
-    multiply-add: ``2 n² tangent_params``. Padding, the primal pass, attention mixing and the
-    Q/K path are not counted."""
-    return 2.0 * n_tokens * n_tokens * tangent_params(config)
 
 
 def resolve_mode(mode: str, n_tokens: int, h: int) -> str:
@@ -85,10 +70,17 @@ class FactorCache:
     """Per-text results of ``text_relevances`` (r f32[h, n] and phi f32[h]) kept across calls, up
     to ``max_bytes`` (least recently used out first): a corpus run computes each distinct text
     once over the whole run, not once per shard. Keyed by the token ids, so it serves one model,
-    method and mode (the caller's job keeps those fixed)."""
+    method and mode (the caller's job keeps those fixed).
 
-    def __init__(self, max_bytes: int = 2**30):
+    It also carries the run's length classes: ``known_lengths`` (the padded lengths earlier calls
+    compiled) and ``class_cost`` (what one more compiled length costs, ``cost.class_cost``; set
+    from the device's measured GEMM peak), which ``length_classes="adaptive"`` trades against
+    padding."""
+
+    def __init__(self, max_bytes: int = 2**30, class_cost: float | None = None):
         self.max_bytes = max_bytes
+        self.class_cost = class_cost
+        self.known_lengths: set[int] = set()
         self.bytes = 0
         self.hits = 0
         self.computed = 0
@@ -205,23 +197,55 @@ def _check(method: str, similarity: str, explain_input: str) -> None:
         raise JaxsimError(f"unknown explain_input {explain_input!r}: {', '.join(EXPLAIN_INPUTS)}")
 
 
-def resolve_length_classes(length_classes: str, n_texts: int) -> str:
-    """``auto`` -> ``fine`` (multiples of 4/8/16 tokens: less padding work, more compiled shapes)
-    for ``FINE_FROM`` texts or more, else ``buckets`` (one compilation serves a short request)."""
+LENGTH_POLICIES = ("auto", "adaptive", "fine", "buckets")
+
+
+def resolve_length_classes(length_classes: str, n_texts: int, cache: FactorCache | None = None) -> str:
+    """``auto`` -> ``adaptive`` (classes chosen for the request against the compile cost,
+    ``jaxsim.text.adaptive_lengths``) for ``FINE_FROM`` texts or more when ``cache`` knows the
+    run's ``class_cost``; ``fine`` (multiples of 4/8/16 tokens) for as many without it; else
+    ``buckets`` (one compilation serves a short request)."""
+    if length_classes not in LENGTH_POLICIES:
+        raise JaxsimError(f"unknown length classes {length_classes!r}: choose {', '.join(LENGTH_POLICIES)}")
     if length_classes == "auto":
-        return "fine" if n_texts >= FINE_FROM else "buckets"
+        if n_texts < FINE_FROM:
+            return "buckets"
+        return "adaptive" if cache is not None and cache.class_cost is not None else "fine"
     return length_classes
+
+
+def length_policy(model: Model, lengths: Sequence[int], length_classes: str,
+                  cache: FactorCache | None = None, method: str = "bilrp") -> LengthClasses:
+    """The ``plan_batches`` length classes for texts of ``lengths``: a name, or for ``adaptive``
+    the mapping that minimises padded work plus ``class_cost`` per new compiled length (the
+    cache's lengths already compiled are free). Records the classes it hands out in the cache.
+    ``embedding`` (work linear in n) takes ``fine`` where the others take ``adaptive``."""
+    policy: LengthClasses = resolve_length_classes(length_classes, len(lengths), cache)
+    if policy == "adaptive" and method == "embedding":
+        policy = "fine"
+    hidden = model.config.hidden_size
+    if policy == "adaptive":
+        price = cache.class_cost if cache is not None and cache.class_cost is not None else (
+            class_cost(model.config, gemm_peak_gflops(model.config)))
+        mapping = adaptive_lengths(lengths, new_class_cost=price,
+                                   known=cache.known_lengths if cache is not None else (),
+                                   work=functools.partial(text_work, hidden=hidden))
+        policy = lambda n, max_length=None: mapping[n]  # noqa: E731
+    if cache is not None and lengths:
+        of = policy if callable(policy) else LENGTH_CLASSES[policy]
+        cache.known_lengths.update(of(n, model.tokenizer.max_length) for n in set(lengths))
+    return policy
 
 
 def text_relevances(
     model: Model, encoded: Sequence[Encoded], *, method: str = "bilrp", mode: str = "auto",
     chunk_size: int | None = None, batch_size: int = 8, explain_input: str = "embedding",
     ops: Ops | None = None, progress: bool = False, placement: Placement | None = None,
-    length_classes: str = "auto", cache: FactorCache | None = None,
+    length_classes: LengthClasses = "auto", cache: FactorCache | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per text: (r f32[h, n] or, for ``embedding``, E f32[n, d]; phi f32[h]), in length-classed
-    batches (``jaxsim.text.map_encoded``; ``length_classes``: ``buckets``, ``fine`` or ``auto``,
-    see ``resolve_length_classes``).
+    batches (``jaxsim.text.map_encoded``; ``length_classes``: ``auto``, ``adaptive``, ``fine``,
+    ``buckets`` (see ``resolve_length_classes``) or a ``(n, max_length) -> length`` callable).
 
     placement: params replicated over a data mesh (``jaxsim.models.placement.place_params``);
     batch rows are then split over its devices (rows a multiple of the device count). A small
@@ -234,7 +258,9 @@ def text_relevances(
         computed = text_relevances(
             model, [encoded[i] for i in todo], method=method, mode=mode, chunk_size=chunk_size,
             batch_size=batch_size, explain_input=explain_input, ops=ops, progress=progress,
-            placement=placement, length_classes=resolve_length_classes(length_classes, len(todo)),
+            placement=placement,
+            length_classes=length_classes if callable(length_classes) else length_policy(
+                model, [len(encoded[i]) for i in todo], length_classes, cache, method),
         ) if todo else []
         for i, value in zip(todo, computed, strict=True):
             cache.put(keys[i], value)
@@ -271,7 +297,8 @@ def text_relevances(
         encoded, batch_size=batch_size, max_length=model.tokenizer.max_length,
         pad_id=model.tokenizer.pad_token_id, compute=compute, unpack=unpack,
         fill=False, multiple_of=placement.mesh.size if placement else 1,
-        length_classes=resolve_length_classes(length_classes, len(encoded)),
+        length_classes=length_classes if callable(length_classes) else length_policy(
+            model, [len(e) for e in encoded], length_classes, method=method),
         progress=(lambda plans: tqdm(plans, desc=f"{method} texts", unit="batch")) if progress else None,
     )
 

@@ -38,6 +38,7 @@ from jaxsim.corpus.sharding import (
 )
 from jaxsim.errors import JaxsimError, OptionError
 from jaxsim.explain import bilrp
+from jaxsim.explain.cost import class_cost, gemm_peak_gflops
 from jaxsim.index import store
 from jaxsim.index.docs import Doc, DocRow, count_docs, docs_from_texts, iter_docs
 from jaxsim.models import pooled_embeddings
@@ -284,12 +285,15 @@ def _build_locked(out: Path, settings: dict[str, Any], rows: Iterator[DocRow], t
     shards.remove_stale_temporaries(out, owns)
     finished = store.verify_committed(out, owns)
     mesh = data_mesh(devices)
+    owned = shard_rows_owned(total, shard_size, owns)
+    done_rows = shard_rows_owned(total, shard_size, lambda k: owns(k) and k in finished)
+    shards_left = -(-(owned - done_rows) // shard_size)
     job = BuildJob(out=out, model=model, placed=place_params(model.params, model.pool_params, mesh),
                    dtype=dtype, mode=mode, batch_size=round_batch_size(batch_size, mesh.size),
                    truncate=truncate, process=pid,
-                   cache=bilrp.FactorCache(factor_cache_bytes) if dtype is not None else None)
-    owned = shard_rows_owned(total, shard_size, owns)
-    done_rows = shard_rows_owned(total, shard_size, lambda k: owns(k) and k in finished)
+                   cache=bilrp.FactorCache(factor_cache_bytes, class_cost=class_cost(
+                       model.config, gemm_peak_gflops(model.config), calls=shards_left))
+                   if dtype is not None else None)
     counts: Counter = Counter()
     reasons: Counter = Counter()
     n_shards = 0

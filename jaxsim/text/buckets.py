@@ -9,8 +9,10 @@ runner go through ``map_batches``: sort by length -> cut into batches -> pad eac
 
 from __future__ import annotations
 
+import bisect
 import collections
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -61,8 +63,59 @@ def fine_length(n: int, max_length: int | None = None) -> int:
     return length
 
 
-#: Length-class policies of ``plan_batches`` / ``map_batches`` (``length_classes=``).
+#: Length-class policies of ``plan_batches`` / ``map_batches`` (``length_classes=``); a caller
+#: may also pass its own ``(n, max_length) -> length`` (``adaptive_lengths``).
 LENGTH_CLASSES: dict[str, Callable[[int, int | None], int]] = {"buckets": bucket_length, "fine": fine_length}
+LengthClasses = str | Callable[[int, int | None], int]
+
+
+def quadratic_work(length: int) -> float:
+    """Work of one text padded to ``length``: n tangent passes over n positions."""
+    return float(length * length)
+
+
+def adaptive_lengths(
+    lengths: Sequence[int], *, new_class_cost: float, known: Collection[int] = (),
+    work: Callable[[int], float] = quadratic_work,
+) -> dict[int, int]:
+    """Length classes chosen for this request: ``{n: padded length}`` for every distinct n.
+
+    Minimises ``sum over texts of work(class) + new_class_cost x (classes not in known)``: a new
+    class costs one compilation (``new_class_cost`` in the units of ``work``: the compile time
+    times the device's work rate), a ``known`` one (compiled by an earlier call) nothing. Dense
+    lengths get a class each, the sparse tail shares a few; a fast device (compilation dear
+    against the work) gets coarse classes; a known class longer than every text may serve them.
+    Exact dynamic programme over the class ends (the distinct lengths and the known classes),
+    O(ends²).
+    """
+    counts = collections.Counter(int(n) for n in lengths)
+    if not counts:
+        return {}
+    ends = sorted(set(counts) | {k for k in known if k >= min(counts)})
+    known = set(known)
+    # texts[j]: how many texts have a length in (ends[j-1], ends[j]]
+    texts = [0] * len(ends)
+    for n, c in counts.items():
+        texts[bisect.bisect_left(ends, n)] += c
+    prefix = [0, *itertools.accumulate(texts)]
+    best = [0.0] + [float("inf")] * len(ends)  # best[j]: cost of covering ends[:j]
+    cut = [0] * (len(ends) + 1)
+    for j in range(1, len(ends) + 1):
+        per_text = work(ends[j - 1])
+        fixed = 0.0 if ends[j - 1] in known else new_class_cost
+        for i in range(j):
+            n_texts = prefix[j] - prefix[i]
+            cost = best[i] + (n_texts * per_text + fixed if n_texts else 0.0)
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    mapping: dict[int, int] = {}
+    j = len(ends)
+    while j > 0:
+        i = cut[j]
+        low = ends[i - 1] if i else 0
+        mapping.update({n: ends[j - 1] for n in counts if low < n <= ends[j - 1]})
+        j = i
+    return mapping
 
 
 def pad_batch(
@@ -92,10 +145,11 @@ class BatchPlan(NamedTuple):
 
 def plan_batches(
     lengths: Sequence[int], batch_size: int, max_length: int | None = None, *, fill: bool = True,
-    multiple_of: int = 1, length_classes: str = "buckets",
+    multiple_of: int = 1, length_classes: LengthClasses = "buckets",
 ) -> list[BatchPlan]:
     """Items sorted by length, cut into batches of ``batch_size``, each padded to its length class
-    (``LENGTH_CLASSES``: ``buckets`` 16, 32, 64, ...; ``fine`` multiples of 4/8/16).
+    (``LENGTH_CLASSES``: ``buckets`` 16, 32, 64, ...; ``fine`` multiples of 4/8/16; or a callable
+    ``(n, max_length) -> length`` such as an ``adaptive_lengths`` mapping's ``get``).
 
     Rows per batch: ``batch_size`` (``fill=True``: every batch has the same row count, so a
     repeated call never recompiles) or ``min(batch_size, len(lengths))`` (``fill=False``: a small
@@ -105,9 +159,12 @@ def plan_batches(
     batch needs a longer bucket than with the remainder last."""
     if batch_size < 1:
         raise OptionError(f"batch size must be >= 1, got {batch_size}")
-    if length_classes not in LENGTH_CLASSES:
+    if callable(length_classes):
+        length_of = length_classes
+    elif length_classes in LENGTH_CLASSES:
+        length_of = LENGTH_CLASSES[length_classes]
+    else:
         raise OptionError(f"unknown length classes {length_classes!r}: choose {', '.join(LENGTH_CLASSES)}")
-    length_of = LENGTH_CLASSES[length_classes]
     if not lengths:
         return []
     rows = batch_size if fill else min(batch_size, len(lengths))
@@ -125,7 +182,7 @@ def map_batches(
     items: Sequence, lengths: Sequence[int], *, batch_size: int, max_length: int | None,
     pad: Callable[[BatchPlan], Any], compute: Callable[[Any], Any],
     unpack: Callable[[Any, int, int], Any], fill: bool = True, multiple_of: int = 1,
-    length_classes: str = "buckets", progress: Callable | None = None, in_flight: int = 2,
+    length_classes: LengthClasses = "buckets", progress: Callable | None = None, in_flight: int = 2,
 ) -> list:
     """The batching loop: ``out[i] = unpack(host_result, row, i)`` for every item ``i``.
 
