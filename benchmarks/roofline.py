@@ -11,7 +11,9 @@ primal pass, attention mixing, host work, per-batch overhead — is waste agains
 2. Corpus runs (``jaxsim.corpus.run``, BiLRP, mean pooling, dot, ``--store topk:10``, 1 device,
    default batch), one fresh subprocess per variant, in this order:
    - ``before``: length buckets 16/32/64/..., factors kept per shard only (``factor_cache_bytes=0``);
-   - ``after``: fine length classes (multiples of 4/8/16) and one factor cache for the run.
+   - ``fine``: fine length classes (multiples of 4/8/16) and one factor cache for the run;
+   - ``after``: ``auto`` length classes (adaptive: chosen per shard against the compile cost at
+     the measured GEMM peak) and one factor cache for the run.
    Each gives wall seconds (compile included and also given alone), GFLOP/s of useful work and
    its fraction of the peak, and R agreement with the first variant (max over pairs of
    max|R - R_before| / max|R_before|).
@@ -45,7 +47,8 @@ if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` and ``jaxs
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "roofline.md"
 VARIANTS = {
     "before": dict(length_classes="buckets", factor_cache_bytes=0),
-    "after": dict(length_classes="auto", factor_cache_bytes=2**30),
+    "fine": dict(length_classes="fine", factor_cache_bytes=2**30),
+    "after": dict(length_classes="auto", factor_cache_bytes=2**30),  # adaptive classes
 }
 
 
