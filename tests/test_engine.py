@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import re
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -199,3 +200,47 @@ def test_a_corpus_run_computes_each_distinct_text_once_and_accounts_its_work(tin
     a = {r["id"]: np.asarray(r["relevance"]) for r in iter_records(tmp_path / "once")}
     b = {r["id"]: np.asarray(r["relevance"]) for r in iter_records(tmp_path / "per_shard")}
     assert a.keys() == b.keys() and all(_relative(a[k], b[k]) <= 1e-5 for k in a)
+
+
+class _FakeAccelerator:
+    """A device with 16 GiB of memory, as ``memory_stats`` reports it on a GPU."""
+
+    platform = "gpu"
+
+    def memory_stats(self):
+        return {"bytes_limit": 16 * 2**30}
+
+
+def test_the_batch_size_comes_from_the_device_memory_per_length_class():
+    from jaxsim.models.config import BertConfig
+
+    minilm = BertConfig(vocab_size=10, hidden_size=384, num_layers=6, num_heads=12,
+                        intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2,
+                        layer_norm_eps=1e-12, gelu_approximate=False, pad_token_id=0)
+    texts = bilrp.memory_batch_size(minilm, _FakeAccelerator(), devices=2)
+    sizes = [texts(n) for n in (8, 32, 64, 128, 256, 512)]
+    assert sizes[0] == 2 * bilrp.MAX_BATCH  # short texts: the cap
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] >= 2 and all(s % 2 == 0 for s in sizes)
+    row_bytes = 4 * (2 * 1536 + 8 * 384)  # a 128-token text: 128 passes x 128 positions
+    assert texts(128) == 2 * int(bilrp.MEMORY_FRACTION * 16 * 2**30 // (128 * 128 * row_bytes))
+    assert bilrp.memory_batch_size(minilm, jax.devices("cpu")[0], devices=3) == 3 * bilrp.CPU_BATCH
+
+
+def test_plans_with_a_batch_size_per_length_class_keep_every_item_once():
+    lengths = [3, 30, 4, 31, 5, 29, 6, 7, 8, 9, 10, 11]
+    plans = plan_batches(lengths, lambda length: 2 if length > 16 else 4, fill=False,
+                         length_classes="fine")
+    assert sorted(i for p in plans for i in p.indices) == list(range(len(lengths)))
+    assert [len(p.indices) for p in plans] == [4, 4, 2, 2]  # cut from the longest down
+    assert all(len(p.indices) <= (2 if p.length > 16 else 4) for p in plans)
+    assert plans == plan_batches(lengths, lambda length: 2 if length > 16 else 4, fill=False,
+                                 length_classes="fine")
+
+
+def test_a_batch_size_per_length_class_gives_the_same_relevance(tiny_bert):
+    encoded = tiny_bert.encode(_texts([2, 5, 9, 13, 17, 3, 4]))
+    fixed = bilrp.text_relevances(tiny_bert, encoded, batch_size=2, length_classes="fine")
+    varied = bilrp.text_relevances(tiny_bert, encoded, batch_size=lambda n: 3 if n <= 8 else 1,
+                                   length_classes="fine")
+    for (r_a, phi_a), (r_b, phi_b) in zip(fixed, varied, strict=True):
+        assert _relative(r_b, r_a) <= 1e-5 and _relative(phi_b, phi_a) <= 1e-5

@@ -31,7 +31,7 @@ def cmd_corpus(args: argparse.Namespace) -> int:
         columns=args.columns, truncate=args.truncate, similarity=args.similarity, mode=args.mode,
         top_k=args.top_k, ig_steps=args.ig_steps, devices=args.devices,
         length_classes=args.length_classes, factor_cache_bytes=args.factor_cache_mb * 2**20,
-        multihost=args.multihost, progress=not args.no_progress,
+        precision=args.precision, multihost=args.multihost, progress=not args.no_progress,
     )
     print(summary.format())
     return 0
@@ -41,6 +41,7 @@ def add_corpus_parser(sub: argparse._SubParsersAction) -> None:
     from jaxsim.cli.args import add_model_args, non_negative_int, positive_int
     from jaxsim.corpus import METHODS
     from jaxsim.explain.bilrp import MODES, SIMILARITIES
+    from jaxsim.models.precision import PRECISIONS
 
     p = sub.add_parser(
         "corpus", help="explain every pair of a TSV/JSONL/Parquet file into resumable shards",
@@ -79,6 +80,10 @@ def add_corpus_parser(sub: argparse._SubParsersAction) -> None:
                         "against compiling one more shape at this device's measured speed), fine "
                         "(multiples of 4/8/16 tokens), buckets (16/32/64/...), or auto (adaptive "
                         "for 64+ texts; default)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="matmul precision of the token-pair methods: fp32 (default), or tf32 / bf16 "
+                        "(a GPU's tensor cores: faster, at the faithfulness cost measured in "
+                        "benchmarks/results/corpus.md; emulated on the CPU, no faster there)")
     p.add_argument("--factor-cache-mb", type=non_negative_int, default=1024, metavar="MB",
                    help="keep computed BiLRP factors up to this size, so a text repeated anywhere "
                         "in the run is computed once (default 1024; 0: only within a shard)")

@@ -20,10 +20,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     elif args.method in gmask.METHODS:
         options = dict(k=args.k, steps=args.steps, samples=args.samples, seed=args.seed)
     else:
-        options = dict(similarity=args.similarity, mode=args.mode, prompt=args.prompt)
-    if args.prompt is not None and "prompt" not in options:
-        raise OptionError(f"--prompt applies to the similarity methods (bilrp, hxp, embedding), "
-                          f"not {args.method}: drop it")
+        options = dict(similarity=args.similarity, mode=args.mode, prompt=args.prompt,
+                       precision=args.precision)
+    for flag, value, default in (("--prompt", args.prompt, None), ("--precision", args.precision, "fp32")):
+        if value != default and flag.strip("-") not in options:
+            raise OptionError(f"{flag} applies to the similarity methods (bilrp, hxp, embedding), "
+                              f"not {args.method}: drop it")
     result = explain_pair(model, args.text_a, args.text_b, method=args.method, **options)
     if args.format == "json":
         text = result.to_json(indent=None)
@@ -47,6 +49,7 @@ def add_explain_parser(sub: argparse._SubParsersAction) -> None:
     from jaxsim.cli.args import add_model_args, positive_int
     from jaxsim.explain import METHODS
     from jaxsim.explain.bilrp import MODES, SIMILARITIES
+    from jaxsim.models.precision import PRECISIONS
 
     p = sub.add_parser(
         "explain", help="explain why two texts are similar (token-pair relevance)",
@@ -72,6 +75,9 @@ def add_explain_parser(sub: argparse._SubParsersAction) -> None:
                         "e5's query); its pieces show as tokens, in no word")
     p.add_argument("--mode", choices=MODES, default="auto",
                    help="BiLRP engine: forward (n passes), reverse (h passes) or auto (fewer)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="matmul precision: fp32 (default), or tf32 / bf16 as a GPU's tensor cores "
+                        "(emulated on the CPU; faithfulness cost in benchmarks/results/corpus.md)")
     p.add_argument("--top-k", type=positive_int, default=2,
                    help="BTI: keep the word pairs of the top-k MeanShift clusters (default 2)")
     p.add_argument("--ig-steps", type=positive_int, default=10, help="IG: Riemann steps (default 10)")

@@ -20,7 +20,7 @@ from jaxsim.errors import InputTextError, JaxsimError, NoContentError
 from jaxsim.explain import bilrp, bti
 from jaxsim.model import Model
 from jaxsim.models.placement import Placement, place_params
-from jaxsim.text import Encoded, TruncationWarning
+from jaxsim.text import BatchSize, Encoded, TruncationWarning
 
 
 def encode_checked(model: Model, text: str, truncate: bool) -> Encoded | tuple[str, str]:
@@ -65,7 +65,7 @@ def check_rows(model: Model, rows: Sequence[Row], truncate: bool
 
 
 def explain_shard(model: Model, placement: Placement | None, pairs: Sequence[Pair],
-                  encoded: dict[str, Encoded], *, method: str, options: dict, batch_size: int,
+                  encoded: dict[str, Encoded], *, method: str, options: dict, batch_size: BatchSize,
                   cache: bilrp.FactorCache | None = None) -> list:
     """Explanations of a shard's good pairs, in order, for any corpus method. ``cache``: the
     run's factors, so a text repeated across shards is computed once (token-pair methods)."""

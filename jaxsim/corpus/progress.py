@@ -53,6 +53,8 @@ class Work:
     reused: int
     flops: float
     gemm_peak_gflops: float
+    padded_flops: float = 0.0  # the same count over the batches run, padding included
+    lengths: int = 0  # padded lengths (compiled shapes) used
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +102,9 @@ class CorpusSummary:
                 f"useful work {w.flops / 1e12:.2f} TFLOP over {w.texts} texts computed "
                 f"({w.reused} repeats reused): {rate:.1f} GFLOP/s, {100 * rate / w.gemm_peak_gflops:.0f} % "
                 f"of this device's float32 GEMM peak ({w.gemm_peak_gflops:.0f} GFLOP/s measured now)")
+            if w.padded_flops:
+                lines.append(f"padding: +{100 * (w.padded_flops / w.flops - 1):.1f} % work over "
+                             f"{w.lengths} padded lengths")
         if self.manifest is not None:
             m = self.manifest
             state = "complete" if m["complete"] else "INCOMPLETE (run again with --resume)"

@@ -27,13 +27,18 @@ from jaxsim.errors import JaxsimError
 from jaxsim.explain import bilrp, bti
 from jaxsim.explain.cost import class_cost, gemm_peak_gflops, tangent_params
 from jaxsim.models.placement import Placement
+from jaxsim.models.precision import check_precision
+from jaxsim.text import BatchSize
 
 METHODS = bilrp.METHODS + bti.METHODS
 
 
 def method_options(method: str, *, similarity: str, mode: str, explain_input: str, top_k: int,
-                   ig_steps: int, truncate: bool, length_classes: str = "auto") -> dict[str, Any]:
-    """The explainer options that apply to ``method`` (recorded in ``run.json``)."""
+                   ig_steps: int, truncate: bool, length_classes: str = "auto",
+                   precision: str = "fp32") -> dict[str, Any]:
+    """The explainer options that apply to ``method`` (recorded in ``run.json``; ``precision``
+    only when not the default ``fp32``, so runs started before it existed still resume)."""
+    check_precision(precision)
     if method in bilrp.METHODS:
         if length_classes not in bilrp.LENGTH_POLICIES:
             raise JaxsimError(f"unknown length classes {length_classes!r}: choose "
@@ -47,7 +52,12 @@ def method_options(method: str, *, similarity: str, mode: str, explain_input: st
                               f"{', '.join(bilrp.EXPLAIN_INPUTS)}")
         options = dict(similarity=similarity, mode=mode, explain_input=explain_input,
                        length_classes=length_classes)
+        if precision != "fp32":
+            options["precision"] = precision
     elif method in bti.METHODS:
+        if precision != "fp32":
+            raise JaxsimError(f"--precision {precision} applies to the token-pair methods "
+                              f"({', '.join(bilrp.METHODS)}), not {method}")
         options = dict(top_k=top_k, ig_steps=ig_steps)
     else:
         raise JaxsimError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
@@ -79,7 +89,7 @@ class Job:
     method: str
     store: Store
     options: dict[str, Any]
-    batch_size: int
+    batch_size: BatchSize
     truncate: bool
     process: int
     cache: bilrp.FactorCache | None = None  # token-pair methods: each distinct text once per run
@@ -157,14 +167,16 @@ def run(
     num_processes: int | None = None, process_id: int | None = None,
     weights_dir: str | Path | None = None, progress: bool = True,
     on_shard: Callable[[dict[str, Any]], None] | None = None, length_classes: str = "auto",
-    factor_cache_bytes: int = 2**30,
+    factor_cache_bytes: int = 2**30, precision: str = "fp32",
 ) -> CorpusSummary:
     """Explain every pair of ``input`` (TSV/JSONL/Parquet) into shard files under ``out``.
 
     model: a ``Model``, or a name/path for ``load_model`` (default: the embedded MiniLM).
     method: bilrp | hxp | embedding | bti (and its variants). store: full | words | topk:K.
     batch_size: texts per device step (rounded up to a multiple of the device count; default 8
-    per device). shard_size: input rows per output shard (memory ~ 2 * shard_size texts' r).
+    per device on the CPU, chosen per length class from the device's memory on a GPU/TPU for the
+    token-pair methods: ``bilrp.memory_batch_size``).
+    shard_size: input rows per output shard (memory ~ 2 * shard_size texts' r).
     resume: continue a killed run in the same ``out``; finished shards are skipped.
     truncate: cut texts longer than the model maximum (default: report them as bad rows).
     pooling: the pooling to explain (default mean, as ``jaxsim explain``; None = the model's).
@@ -177,13 +189,15 @@ def run(
     tokens), ``buckets`` (16, 32, 64, ...) or ``auto`` (adaptive from 64 texts a call on).
     factor_cache_bytes: token-pair methods keep computed factors up to this many bytes, so a text
     repeated anywhere in the run is computed once (0: only within a shard).
+    precision: token-pair methods' matmuls, ``fp32`` (default), ``tf32`` or ``bf16``
+    (``jaxsim.models.precision``: the GPU's fast path; emulated on the CPU, no faster there).
     """
     start = time.perf_counter()
     if multihost:  # before anything touches a device
         initialize_multihost(coordinator, num_processes, process_id)
     options = method_options(method, similarity=similarity, mode=mode, explain_input=explain_input,
                              top_k=top_k, ig_steps=ig_steps, truncate=truncate,
-                             length_classes=length_classes)
+                             length_classes=length_classes, precision=precision)
     store = parse_store(store)
     io.iter_rows(input, columns)  # checks the file and its columns now, before loading the model
     out = Path(out)
@@ -226,9 +240,12 @@ def _run_locked(out: Path, settings: dict[str, Any], *, input, columns, model, m
     token_pairs = method in bilrp.METHODS
     peak = gemm_peak_gflops(model.config) if token_pairs else None  # prices a compiled shape
     shards_left = -(-(owned_rows - done_rows) // shard_size)
+    batch: BatchSize = round_batch_size(batch_size, mesh.size)
+    if batch_size is None and token_pairs:  # accelerators: from the device's memory, per length
+        batch = bilrp.memory_batch_size(model.config, mesh.devices.flat[0], mesh.size)
     job = Job(out=out, model=model, placed=compute.place(model, mesh) if token_pairs else None,
               method=method, store=store, options={k: v for k, v in options.items() if k != "truncate"},
-              batch_size=round_batch_size(batch_size, mesh.size), truncate=truncate, process=pid,
+              batch_size=batch, truncate=truncate, process=pid,
               cache=bilrp.FactorCache(factor_cache_bytes, class_cost=class_cost(
                   model.config, peak, calls=shards_left)) if token_pairs else None)
     counts: Counter = Counter()
@@ -253,12 +270,14 @@ def _run_locked(out: Path, settings: dict[str, Any], *, input, columns, model, m
     if pid == 0:
         manifest = shards.write_manifest(out, n_shards, {
             "settings": settings, "process_count": pcount, "devices_per_process": mesh.size,
-            "batch_size": job.batch_size})
+            "batch_size": job.batch_size if isinstance(job.batch_size, int) else "device memory"})
     work = None
     if job.cache is not None and job.cache.computed and method != "embedding":
         work = Work(texts=job.cache.computed, reused=job.cache.hits,
                     flops=2.0 * tangent_params(model.config) * job.cache.computed_tokens_squared,
-                    gemm_peak_gflops=max(peak, gemm_peak_gflops(model.config)))
+                    gemm_peak_gflops=max(peak, gemm_peak_gflops(model.config)),
+                    padded_flops=2.0 * tangent_params(model.config) * job.cache.padded_work,
+                    lengths=len(job.cache.known_lengths))
     return CorpusSummary(
         out=out, pairs=counts["pairs"], errors=counts["errors"], work=work,
         errors_by_reason=dict(sorted(reasons.items())), shards_written=counts["written"],

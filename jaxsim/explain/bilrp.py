@@ -38,7 +38,16 @@ from jaxsim.models.config import ModelConfig
 from jaxsim.models.ops import Ops
 from jaxsim.models.placement import Placement, shard_rows
 from jaxsim.models.pooling import pool
-from jaxsim.text import LENGTH_CLASSES, Batch, Encoded, LengthClasses, adaptive_lengths, map_encoded
+from jaxsim.models.precision import check_precision, matmul_precision, precision_ops
+from jaxsim.text import (
+    LENGTH_CLASSES,
+    Batch,
+    BatchSize,
+    Encoded,
+    LengthClasses,
+    adaptive_lengths,
+    map_encoded,
+)
 from jaxsim.types import Array
 
 if TYPE_CHECKING:
@@ -85,6 +94,7 @@ class FactorCache:
         self.hits = 0
         self.computed = 0
         self.computed_tokens_squared = 0  # sum of n² over the texts computed (the engine's work)
+        self.padded_work = 0.0  # the same over the batches run: padding and filler rows included
         self._items: collections.OrderedDict = collections.OrderedDict()
 
     @staticmethod
@@ -118,7 +128,7 @@ CPU_CHUNK_ROWS = 1024  # activation rows (passes x tokens) per chunk on CPU
 ACCELERATOR_CHUNK_ROWS = 2**16
 
 
-def default_chunk_size(mode: str, n_tokens: int, h: int) -> int:
+def default_chunk_size(mode: str, n_tokens: int, h: int, backend: str | None = None) -> int:
     """Passes per chunk, so that a chunk's activations hold about ``rows = chunk * n`` rows.
 
     On CPU ~1024 rows keeps each chunk's tangents cache-sized; XLA hoists the loop-invariant
@@ -128,9 +138,43 @@ def default_chunk_size(mode: str, n_tokens: int, h: int) -> int:
     passes, all of them for short texts); memory ~ chunk * n^2 either way.
     """
     passes = n_tokens if mode == "forward" else h
-    if jax.default_backend() == "cpu":
+    if (backend or jax.default_backend()) == "cpu":
         return int(max(1, min(passes, CPU_CHUNK_ROWS // n_tokens)))
     return int(min(passes, max(8, ACCELERATOR_CHUNK_ROWS // n_tokens)))
+
+
+#: Texts per device in a batch where memory does not decide (the CPU: cache-sized chunks,
+#: benchmarks/results/bilrp.md) and the most on an accelerator.
+CPU_BATCH = 8
+MAX_BATCH = 256
+#: Share of an accelerator's memory one batch's forward-engine activations may take.
+MEMORY_FRACTION = 0.4
+
+
+def memory_batch_size(config: ModelConfig, device=None, devices: int = 1) -> BatchSize:
+    """Texts per batch chosen from the device's memory.
+
+    On a GPU or TPU (``device.memory_stats()["bytes_limit"]``): for a length class L, as many texts
+    per device as fit ``MEMORY_FRACTION`` of the memory, each holding a chunk of passes x L
+    positions of ``2f + 8h`` float32 activations (``default_chunk_size``), at most ``MAX_BATCH``;
+    so short texts get wide batches and long ones narrow. Elsewhere (the CPU, or no memory stats)
+    ``CPU_BATCH`` per device. Times ``devices`` (a data mesh's size)."""
+    device = device or jax.devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    limit = (stats or {}).get("bytes_limit")
+    if not limit:
+        return CPU_BATCH * devices
+    h, f = config.hidden_size, config.intermediate_size
+    row_bytes = 4 * (2 * f + 8 * h)
+
+    def texts(length: int) -> int:
+        mode = resolve_mode("auto", length, h)
+        passes = min(default_chunk_size(mode, length, h, backend=device.platform), length if
+                     mode == "forward" else h)
+        per_text = passes * length * row_bytes
+        return devices * int(min(MAX_BATCH, max(1, MEMORY_FRACTION * limit // per_text)))
+
+    return texts
 
 
 def _single_relevance(
@@ -239,9 +283,9 @@ def length_policy(model: Model, lengths: Sequence[int], length_classes: str,
 
 def text_relevances(
     model: Model, encoded: Sequence[Encoded], *, method: str = "bilrp", mode: str = "auto",
-    chunk_size: int | None = None, batch_size: int = 8, explain_input: str = "embedding",
+    chunk_size: int | None = None, batch_size: BatchSize = 8, explain_input: str = "embedding",
     ops: Ops | None = None, progress: bool = False, placement: Placement | None = None,
-    length_classes: LengthClasses = "auto", cache: FactorCache | None = None,
+    length_classes: LengthClasses = "auto", cache: FactorCache | None = None, precision: str = "fp32",
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per text: (r f32[h, n] or, for ``embedding``, E f32[n, d]; phi f32[h]), in length-classed
     batches (``jaxsim.text.map_encoded``; ``length_classes``: ``auto``, ``adaptive``, ``fine``,
@@ -251,14 +295,16 @@ def text_relevances(
     batch rows are then split over its devices (rows a multiple of the device count). A small
     request gets no all-padding rows. cache: factors already computed (a ``FactorCache`` keyed by
     the text's token ids), reused and filled, so a text repeated across calls is computed once.
+    precision: ``fp32`` (default), ``tf32`` or ``bf16`` matmuls (``jaxsim.models.precision``).
     """
+    check_precision(precision)
     if cache is not None:
         keys = [cache.key(e) for e in encoded]
         todo = [i for i, k in enumerate(keys) if k not in cache]
-        computed = text_relevances(
+        computed = _relevances(
             model, [encoded[i] for i in todo], method=method, mode=mode, chunk_size=chunk_size,
             batch_size=batch_size, explain_input=explain_input, ops=ops, progress=progress,
-            placement=placement,
+            placement=placement, precision=precision, account=cache,
             length_classes=length_classes if callable(length_classes) else length_policy(
                 model, [len(encoded[i]) for i in todo], length_classes, cache, method),
         ) if todo else []
@@ -266,14 +312,36 @@ def text_relevances(
             cache.put(keys[i], value)
         found = {i: value for i, value in zip(todo, computed, strict=True)}
         return [found[i] if i in found else cache.get(keys[i]) for i in range(len(encoded))]
+    return _relevances(
+        model, encoded, method=method, mode=mode, chunk_size=chunk_size, batch_size=batch_size,
+        explain_input=explain_input, ops=ops, progress=progress, placement=placement,
+        precision=precision, length_classes=length_classes if callable(length_classes) else
+        length_policy(model, [len(e) for e in encoded], length_classes, method=method),
+    )
+
+
+def _relevances(
+    model: Model, encoded: Sequence[Encoded], *, method: str, mode: str, chunk_size: int | None,
+    batch_size: BatchSize, explain_input: str, ops: Ops | None, progress: bool,
+    placement: Placement | None, length_classes: LengthClasses, precision: str,
+    account: FactorCache | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``text_relevances`` without the cache; ``account``: a ``FactorCache`` whose
+    ``padded_work`` counts the batches' work, padding and filler rows included."""
     from tqdm.auto import tqdm
 
     h = model.config.hidden_size
     params, pool_params = (placement.params, placement.pool_params) if placement else (
         model.params, model.pool_params)
     rule_ops = ops or (None if method == "embedding" else composite(COMPOSITE[method]))
+    if rule_ops is not None:
+        rule_ops = precision_ops(rule_ops, precision)
 
     def compute(batch: Batch):
+        with matmul_precision(precision):
+            return dispatch(batch)
+
+    def dispatch(batch: Batch):
         ids, types, mask = (shard_rows(batch, placement.mesh) if placement
                             else [jnp.asarray(a) for a in batch])
         if method == "embedding":
@@ -281,6 +349,8 @@ def text_relevances(
                     pooled_embeddings(params, pool_params, ids, types, mask, config=model.config,
                                       pooling=model.pooling))
         length = ids.shape[1]
+        if account is not None:
+            account.padded_work += ids.shape[0] * text_work(length, h)
         run_mode = resolve_mode(mode, length, h)
         return token_relevance(
             params, pool_params, ids, types, mask, config=model.config, pooling=model.pooling,
@@ -297,8 +367,7 @@ def text_relevances(
         encoded, batch_size=batch_size, max_length=model.tokenizer.max_length,
         pad_id=model.tokenizer.pad_token_id, compute=compute, unpack=unpack,
         fill=False, multiple_of=placement.mesh.size if placement else 1,
-        length_classes=length_classes if callable(length_classes) else length_policy(
-            model, [len(e) for e in encoded], length_classes, method=method),
+        length_classes=length_classes,
         progress=(lambda plans: tqdm(plans, desc=f"{method} texts", unit="batch")) if progress else None,
     )
 
@@ -327,7 +396,7 @@ def explain_encoded_pairs(
     method: str = "bilrp", similarity: str = "dot", mode: str = "auto", chunk_size: int | None = None,
     batch_size: int = 8, explain_input: str = "embedding", ops: Ops | None = None,
     progress: bool = False, placement: Placement | None = None, length_classes: str = "auto",
-    cache: FactorCache | None = None,
+    cache: FactorCache | None = None, precision: str = "fp32",
 ) -> list[PairExplanation]:
     """``PairExplanation`` per pair of texts already encoded in ``encoded`` (text -> encoding):
     each distinct text's relevance is computed once (``text_relevances``), then
@@ -337,7 +406,7 @@ def explain_encoded_pairs(
     rels = text_relevances(
         model, [encoded[t] for t in texts], method=method, mode=mode, chunk_size=chunk_size,
         batch_size=batch_size, explain_input=explain_input, ops=ops, progress=progress,
-        placement=placement, length_classes=length_classes, cache=cache,
+        placement=placement, length_classes=length_classes, cache=cache, precision=precision,
     )
     by_text = dict(zip(texts, rels, strict=True))
     results = []
@@ -355,12 +424,14 @@ def explain_pairs(
     model: Model, pairs: Iterable[tuple[str, str]], *, method: str = "bilrp", similarity: str = "dot",
     mode: str = "auto", chunk_size: int | None = None, batch_size: int = 8,
     explain_input: str = "embedding", ops: Ops | None = None, progress: bool = True,
-    length_classes: str = "auto", prompt: str | None = None,
+    length_classes: str = "auto", prompt: str | None = None, precision: str = "fp32",
 ) -> list[PairExplanation]:
     """Explain many pairs: each distinct text's relevance is computed once, in length-classed
     batches (``length_classes``: see ``resolve_length_classes``). ``prompt``: the name of a
     sentence-transformers prompt put before both texts (e5's ``query``); its pieces are tokens of
-    the explanation (the token view shows them) but no word of the text."""
+    the explanation (the token view shows them) but no word of the text. ``precision``: ``fp32``
+    (default), or ``tf32`` / ``bf16`` matmuls, faster on a GPU at a measured faithfulness cost
+    (``jaxsim.models.precision``; docs/performance.md)."""
     _check(method, similarity, explain_input)
     pairs = [(a, b) for a, b in pairs]
     prefix = model.prompt_text(prompt)
@@ -373,7 +444,7 @@ def explain_pairs(
     return explain_encoded_pairs(
         model, pairs, encoded, method=method, similarity=similarity, mode=mode,
         chunk_size=chunk_size, batch_size=batch_size, explain_input=explain_input, ops=ops,
-        progress=progress, length_classes=length_classes,
+        progress=progress, length_classes=length_classes, precision=precision,
     )
 
 

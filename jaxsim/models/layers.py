@@ -65,9 +65,9 @@ def attention(
     Disallowed scores are set to ``finfo.min`` (not added), so a padded key gets a probability of
     exactly 0 and therefore exactly zero relevance. Returns (out f32[B, H, n, k], probs).
     """
-    scores = jnp.einsum("bhqd,bhkd->bhqk", q, k) * scale
+    scores = ops.einsum("bhqd,bhkd->bhqk", q, k) * scale
     if bias is not None:
         scores = scores + bias
     scores = jnp.where(allowed, scores, jnp.finfo(scores.dtype).min)
     probs = ops.softmax(scores)
-    return jnp.einsum("bhqk,bhkd->bhqd", probs, v), probs
+    return ops.einsum("bhqk,bhkd->bhqd", probs, v), probs

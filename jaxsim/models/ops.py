@@ -33,6 +33,8 @@ class Ops(NamedTuple):
                 (``jaxsim.explain.dense_rules``: ε, αβ) swaps its backward pass.
     gated_gelu: ``(input, gate, approximate) -> gelu(input) * gate``, the GeGLU of ModernBERT's
                 MLP (HF names the GELU branch ``input`` and the linear branch ``gate``).
+    einsum:     ``(spec, a, b) -> jnp.einsum(spec, a, b)``, attention's two activation matmuls
+                (scores and mixing); ``jaxsim.models.precision`` rounds its operands.
     """
 
     softmax: Callable[[Array], Array]
@@ -41,6 +43,7 @@ class Ops(NamedTuple):
     tanh: Callable[[Array], Array]
     dense: Callable[[Array, Array, Array | None], Array]
     gated_gelu: Callable[[Array, Array, bool], Array]
+    einsum: Callable[[str, Array, Array], Array] = jnp.einsum
 
 
 def softmax(scores: Array) -> Array:

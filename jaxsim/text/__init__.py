@@ -5,6 +5,7 @@ from jaxsim.text.buckets import (
     LENGTH_CLASSES,
     Batch,
     BatchPlan,
+    BatchSize,
     LengthClasses,
     adaptive_lengths,
     batches_by_bucket,
@@ -19,8 +20,8 @@ from jaxsim.text.tokenizer import Encoded, TextTokenizer, TruncationWarning, enc
 from jaxsim.text.words import aggregate, token_word_ids, word_spans
 
 __all__ = [
-    "BUCKETS", "LENGTH_CLASSES", "Batch", "BatchPlan", "Encoded", "LengthClasses", "TextTokenizer",
-    "TruncationWarning", "adaptive_lengths", "aggregate", "batches_by_bucket", "bucket_length",
-    "encode_pairs", "fine_length", "load_tokenizer", "map_batches", "map_encoded", "pad_batch",
-    "plan_batches", "token_word_ids", "word_spans",
+    "BUCKETS", "LENGTH_CLASSES", "Batch", "BatchPlan", "BatchSize", "Encoded", "LengthClasses",
+    "TextTokenizer", "TruncationWarning", "adaptive_lengths", "aggregate", "batches_by_bucket",
+    "bucket_length", "encode_pairs", "fine_length", "load_tokenizer", "map_batches", "map_encoded",
+    "pad_batch", "plan_batches", "token_word_ids", "word_spans",
 ]

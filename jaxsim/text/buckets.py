@@ -67,6 +67,8 @@ def fine_length(n: int, max_length: int | None = None) -> int:
 #: may also pass its own ``(n, max_length) -> length`` (``adaptive_lengths``).
 LENGTH_CLASSES: dict[str, Callable[[int, int | None], int]] = {"buckets": bucket_length, "fine": fine_length}
 LengthClasses = str | Callable[[int, int | None], int]
+#: Texts per batch: a number, or ``length class -> number`` (``plan_batches``).
+BatchSize = int | Callable[[int], int]
 
 
 def quadratic_work(length: int) -> float:
@@ -144,42 +146,47 @@ class BatchPlan(NamedTuple):
 
 
 def plan_batches(
-    lengths: Sequence[int], batch_size: int, max_length: int | None = None, *, fill: bool = True,
+    lengths: Sequence[int], batch_size: BatchSize, max_length: int | None = None, *, fill: bool = True,
     multiple_of: int = 1, length_classes: LengthClasses = "buckets",
 ) -> list[BatchPlan]:
     """Items sorted by length, cut into batches of ``batch_size``, each padded to its length class
     (``LENGTH_CLASSES``: ``buckets`` 16, 32, 64, ...; ``fine`` multiples of 4/8/16; or a callable
     ``(n, max_length) -> length`` such as an ``adaptive_lengths`` mapping's ``get``).
 
-    Rows per batch: ``batch_size`` (``fill=True``: every batch has the same row count, so a
-    repeated call never recompiles) or ``min(batch_size, len(lengths))`` (``fill=False``: a small
-    request gets no all-padding rows); rounded up to a multiple of ``multiple_of`` (the device
-    count of a data mesh). The one partial batch is the *shortest* one, so its filler rows cost
-    the smallest bucket; every full batch then ends at or before where it would otherwise, so no
-    batch needs a longer bucket than with the remainder last."""
-    if batch_size < 1:
-        raise OptionError(f"batch size must be >= 1, got {batch_size}")
+    ``batch_size``: texts per batch, or a callable ``length class -> texts`` (more short texts
+    than long ones in a batch: ``jaxsim.explain.bilrp.memory_batch_size``). Rows per batch:
+    that size (``fill=True``: every batch of a class has the same row count, so a repeated call
+    never recompiles) or at most the number of items (``fill=False``: a small request gets no
+    all-padding rows); rounded up to a multiple of ``multiple_of`` (the device count of a data
+    mesh). Batches are cut from the longest items down, so the one partial batch is the
+    *shortest* one: its filler rows cost the smallest class, and no batch needs a longer class
+    than with the remainder last."""
     if callable(length_classes):
         length_of = length_classes
     elif length_classes in LENGTH_CLASSES:
         length_of = LENGTH_CLASSES[length_classes]
     else:
         raise OptionError(f"unknown length classes {length_classes!r}: choose {', '.join(LENGTH_CLASSES)}")
+    size_of = batch_size if callable(batch_size) else (lambda _length: batch_size)
+    if not callable(batch_size) and batch_size < 1:
+        raise OptionError(f"batch size must be >= 1, got {batch_size}")
     if not lengths:
         return []
-    rows = batch_size if fill else min(batch_size, len(lengths))
-    rows = -(-rows // multiple_of) * multiple_of
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    stops = list(range(len(order), 0, -batch_size))[::-1]  # n=70, B=32: 6, 38, 70
     plans = []
-    for start, stop in zip([0, *stops[:-1]], stops, strict=True):
-        idx = order[start:stop]
-        plans.append(BatchPlan(idx, length_of(max(lengths[i] for i in idx), max_length), rows))
-    return plans
+    stop = len(order)
+    while stop > 0:  # n=70, B=32: [38, 70), [6, 38), [0, 6)
+        length = length_of(lengths[order[stop - 1]], max_length)
+        size = max(1, int(size_of(length)))
+        rows = size if fill else min(size, len(lengths))
+        start = max(0, stop - size)
+        plans.append(BatchPlan(order[start:stop], length, -(-rows // multiple_of) * multiple_of))
+        stop = start
+    return plans[::-1]
 
 
 def map_batches(
-    items: Sequence, lengths: Sequence[int], *, batch_size: int, max_length: int | None,
+    items: Sequence, lengths: Sequence[int], *, batch_size: BatchSize, max_length: int | None,
     pad: Callable[[BatchPlan], Any], compute: Callable[[Any], Any],
     unpack: Callable[[Any, int, int], Any], fill: bool = True, multiple_of: int = 1,
     length_classes: LengthClasses = "buckets", progress: Callable | None = None, in_flight: int = 2,
@@ -213,7 +220,7 @@ def map_batches(
 
 
 def map_encoded(
-    encoded: Sequence[Encoded], *, batch_size: int, max_length: int | None, pad_id: int,
+    encoded: Sequence[Encoded], *, batch_size: BatchSize, max_length: int | None, pad_id: int,
     compute: Callable[[Batch], Any], unpack: Callable[[Any, int, int], Any], **options,
 ) -> list:
     """``map_batches`` over encodings padded with ``pad_batch`` (the common case)."""
