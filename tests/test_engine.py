@@ -83,7 +83,7 @@ def test_adaptive_lengths_limits_free_classes_and_dear_ones():
 
 
 def test_a_corpus_shard_prices_a_compile_at_its_share_of_the_run():
-    """One compilation serves every shard: ``class_cost(calls=k)`` is the k-th part of it."""
+    """One compilation serves this shard and every later one: a call pays its share."""
     from jaxsim.models.config import BertConfig
 
     config = BertConfig(vocab_size=10, hidden_size=384, num_layers=6, num_heads=12,
@@ -91,7 +91,10 @@ def test_a_corpus_shard_prices_a_compile_at_its_share_of_the_run():
                         layer_norm_eps=1e-12, gelu_approximate=False, pad_token_id=0)
     one = cost.class_cost(config, peak_gflops=100.0)
     assert one == pytest.approx(cost.COMPILE_SECONDS * 100e9 / (2 * 8_847_360))
-    assert cost.class_cost(config, 100.0, calls=34) == pytest.approx(one / 34)
+    cache = bilrp.FactorCache(class_cost=one, calls=34)
+    assert cache.call_price == pytest.approx(one / 34)
+    cache.calls_left = 0  # past the planned calls: the whole price
+    assert cache.call_price == pytest.approx(one)
     assert cost.text_work(10, hidden=384) == 100 and cost.text_work(500, hidden=384) == 500 * 384
 
 

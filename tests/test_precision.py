@@ -10,7 +10,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import tiny_models
 
 import jaxsim
 from jaxsim.errors import OptionError
@@ -19,6 +18,7 @@ from jaxsim.explain.rules import composite
 from jaxsim.models import PLAIN_OPS, pooled_embeddings
 from jaxsim.models.precision import matmul_precision, precision_ops
 from jaxsim.text import pad_batch
+from tests import tiny_models
 
 PAIRS = [("a cat sat on the warm mat", "the dog slept near a fire"),
          ("rain fell over quiet green hills", "an old stone town in the rain")]
@@ -101,7 +101,7 @@ def test_the_corpus_records_a_reduced_precision_and_refuses_it_for_bti(tiny_bert
     from jaxsim.corpus import run
 
     source = tmp_path / "pairs.tsv"
-    source.write_text("a\tb\n" + "".join(f"{a}\t{b}\n" for a, b in PAIRS), encoding="utf-8")
+    source.write_text("text_a\ttext_b\n" + "".join(f"{a}\t{b}\n" for a, b in PAIRS), encoding="utf-8")
     run(source, tmp_path / "bf16", model=tiny_bert, precision="bf16", progress=False)
     settings = json.loads((tmp_path / "bf16" / "run.json").read_text())
     assert settings["options"]["precision"] == "bf16"

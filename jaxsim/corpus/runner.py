@@ -246,8 +246,8 @@ def _run_locked(out: Path, settings: dict[str, Any], *, input, columns, model, m
     job = Job(out=out, model=model, placed=compute.place(model, mesh) if token_pairs else None,
               method=method, store=store, options={k: v for k, v in options.items() if k != "truncate"},
               batch_size=batch, truncate=truncate, process=pid,
-              cache=bilrp.FactorCache(factor_cache_bytes, class_cost=class_cost(
-                  model.config, peak, calls=shards_left)) if token_pairs else None)
+              cache=bilrp.FactorCache(factor_cache_bytes, class_cost=class_cost(model.config, peak),
+                                      calls=shards_left) if token_pairs else None)
     counts: Counter = Counter()
     reasons: Counter = Counter()
     n_shards = 0

@@ -84,11 +84,13 @@ class FactorCache:
     It also carries the run's length classes: ``known_lengths`` (the padded lengths earlier calls
     compiled) and ``class_cost`` (what one more compiled length costs, ``cost.class_cost``; set
     from the device's measured GEMM peak), which ``length_classes="adaptive"`` trades against
-    padding."""
+    padding. ``calls``: the calls the run will make (its shards); a length compiled now serves
+    this call and every later one, so a call pays ``class_cost / calls_left`` (``call_price``)."""
 
-    def __init__(self, max_bytes: int = 2**30, class_cost: float | None = None):
+    def __init__(self, max_bytes: int = 2**30, class_cost: float | None = None, calls: int = 1):
         self.max_bytes = max_bytes
         self.class_cost = class_cost
+        self.calls_left = calls
         self.known_lengths: set[int] = set()
         self.bytes = 0
         self.hits = 0
@@ -100,6 +102,11 @@ class FactorCache:
     @staticmethod
     def key(encoded: Encoded) -> bytes:
         return np.asarray(encoded.ids, np.int32).tobytes() + np.asarray(encoded.type_ids, np.int8).tobytes()
+
+    @property
+    def call_price(self) -> float | None:
+        """This call's share of one compilation: ``class_cost`` over the calls left (>= 1)."""
+        return None if self.class_cost is None else self.class_cost / max(1, self.calls_left)
 
     def __contains__(self, key: bytes) -> bool:
         return key in self._items
@@ -269,7 +276,7 @@ def length_policy(model: Model, lengths: Sequence[int], length_classes: str,
         policy = "fine"
     hidden = model.config.hidden_size
     if policy == "adaptive":
-        price = cache.class_cost if cache is not None and cache.class_cost is not None else (
+        price = cache.call_price if cache is not None and cache.class_cost is not None else (
             class_cost(model.config, gemm_peak_gflops(model.config)))
         mapping = adaptive_lengths(lengths, new_class_cost=price,
                                    known=cache.known_lengths if cache is not None else (),
@@ -308,6 +315,7 @@ def text_relevances(
             length_classes=length_classes if callable(length_classes) else length_policy(
                 model, [len(encoded[i]) for i in todo], length_classes, cache, method),
         ) if todo else []
+        cache.calls_left -= 1
         for i, value in zip(todo, computed, strict=True):
             cache.put(keys[i], value)
         found = {i: value for i, value in zip(todo, computed, strict=True)}

@@ -54,13 +54,13 @@ def gemm_peak_gflops(config: ModelConfig, rows: int = 8192, repeats: int = 5) ->
     return 2.0 * rows * d * f / best / 1e9
 
 
-def class_cost(config: ModelConfig, peak_gflops: float, calls: int = 1,
+def class_cost(config: ModelConfig, peak_gflops: float,
                compile_seconds: float = COMPILE_SECONDS) -> float:
-    """What one more compiled length class costs a call, in the units of ``text_work`` (token² of
-    one text's passes x positions): the compile time times the tokens² the device runs per second
-    at ``peak_gflops`` (~12,000 on the 2-core CPU: a 110-token text; millions on a GPU), shared by
-    the ``calls`` similar calls a run makes (its shards): one compilation serves them all."""
-    return compile_seconds * peak_gflops * 1e9 / (2.0 * tangent_params(config)) / max(1, calls)
+    """What one more compiled length class costs, in the units of ``text_work`` (token² of one
+    text's passes x positions): the compile time times the tokens² the device runs per second at
+    ``peak_gflops`` (~12,000 on the 2-core CPU: a 110-token text; millions on a GPU). A run's
+    calls share it (``bilrp.FactorCache.call_price``): one compilation serves them all."""
+    return compile_seconds * peak_gflops * 1e9 / (2.0 * tangent_params(config))
 
 
 def text_work(length: int, hidden: int) -> float:

@@ -292,7 +292,7 @@ def _build_locked(out: Path, settings: dict[str, Any], rows: Iterator[DocRow], t
                    dtype=dtype, mode=mode, batch_size=round_batch_size(batch_size, mesh.size),
                    truncate=truncate, process=pid,
                    cache=bilrp.FactorCache(factor_cache_bytes, class_cost=class_cost(
-                       model.config, gemm_peak_gflops(model.config), calls=shards_left))
+                       model.config, gemm_peak_gflops(model.config)), calls=shards_left)
                    if dtype is not None else None)
     counts: Counter = Counter()
     reasons: Counter = Counter()
