@@ -109,3 +109,17 @@ def test_the_corpus_records_a_reduced_precision_and_refuses_it_for_bti(tiny_bert
     assert "precision" not in json.loads((tmp_path / "fp32" / "run.json").read_text())["options"]
     with pytest.raises(jaxsim.JaxsimError, match="token-pair methods"):
         run(source, tmp_path / "bti", model=tiny_bert, method="bti", precision="bf16", progress=False)
+
+
+def test_the_cli_takes_the_precision_for_similarity_methods_only(tiny_bert_dir, weights_dir, capsys):
+    from jaxsim.cli import main
+
+    model = ["--model", str(tiny_bert_dir), "--weights-dir", str(weights_dir)]
+    assert main(["explain", *model, "--precision", "bf16", "--format", "json", *PAIRS[0]]) == 0
+    rounded = json.loads(capsys.readouterr().out)
+    assert main(["explain", *model, "--format", "json", *PAIRS[0]]) == 0
+    exact = json.loads(capsys.readouterr().out)
+    difference = np.abs(np.asarray(rounded["relevance"]) - np.asarray(exact["relevance"])).max()
+    assert 0.0 < difference <= 0.1 * np.abs(np.asarray(exact["relevance"])).max()
+    assert main(["explain", *model, "--method", "bti", "--precision", "bf16", *PAIRS[0]]) == 2
+    assert "--precision applies to the similarity methods" in capsys.readouterr().err
