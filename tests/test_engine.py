@@ -3,6 +3,7 @@ tangent matmuls in the compiled forward engine. Each must leave R unchanged (≤
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 
@@ -52,18 +53,18 @@ def _brute_force(lengths: list[int], cost: float, known: set[int]) -> float:
         for classes in itertools.combinations(ends, r):
             if classes[-1] < max(lengths):
                 continue
-            total = sum(min(c for c in classes if c >= n) ** 2 for n in lengths)
+            total = sum(classes[bisect.bisect_left(classes, n)] ** 2 for n in lengths)
             best = min(best, total + cost * sum(c not in known for c in classes))
     return best
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(12))
 def test_adaptive_lengths_find_the_cheapest_classes(seed):
     """The dynamic programme against brute force over all class choices: padded work (n²) plus
     one price per class that is not yet compiled."""
     rng = np.random.default_rng(seed)
-    lengths = [int(n) for n in rng.integers(3, 30, int(rng.integers(5, 40)))]
-    known = {int(k) for k in rng.integers(3, 34, int(rng.integers(0, 3)))}
+    lengths = [int(n) for n in rng.integers(3, 15, int(rng.integers(5, 40)))]
+    known = {int(k) for k in rng.integers(3, 18, int(rng.integers(0, 3)))}
     cost = float(rng.choice([0.0, 30.0, 300.0, 3000.0]))
     mapping = adaptive_lengths(lengths, new_class_cost=cost, known=known)
     assert set(mapping) == set(lengths)
