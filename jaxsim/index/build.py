@@ -43,7 +43,7 @@ from jaxsim.index import store
 from jaxsim.index.docs import Doc, DocRow, count_docs, docs_from_texts, iter_docs
 from jaxsim.models import pooled_embeddings
 from jaxsim.models.placement import Placement, place_params
-from jaxsim.text import Encoded, map_encoded
+from jaxsim.text import BatchSize, Encoded, map_encoded
 
 if TYPE_CHECKING:
     from jaxsim.model import Model
@@ -126,7 +126,7 @@ class BuildJob:
     placed: Placement
     dtype: Any
     mode: str
-    batch_size: int
+    batch_size: BatchSize
     truncate: bool
     process: int
     cache: bilrp.FactorCache | None
@@ -224,7 +224,8 @@ def build(
     own pooling unless ``pooling``. factors: ``fp16`` | ``fp32`` | ``none`` (embeddings only; a
     search then computes r(d) of its hits). similarity: ``auto`` (cosine when the model
     normalises), ``dot`` or ``cosine``. shard_size: documents per shard, the unit of resume.
-    batch_size: texts per device step (default 8 per device). truncate: cut documents longer than
+    batch_size: texts per device step (default 8 per device; with factors on a GPU/TPU, per
+    length class from the device's memory: ``bilrp.memory_batch_size``). truncate: cut documents longer than
     the model maximum (default: report them as bad rows). devices / multihost / coordinator /
     num_processes / process_id: as ``jaxsim.corpus.run``. on_shard: called per committed shard.
     """
@@ -288,8 +289,11 @@ def _build_locked(out: Path, settings: dict[str, Any], rows: Iterator[DocRow], t
     owned = shard_rows_owned(total, shard_size, owns)
     done_rows = shard_rows_owned(total, shard_size, lambda k: owns(k) and k in finished)
     shards_left = -(-(owned - done_rows) // shard_size)
+    batch: BatchSize = round_batch_size(batch_size, mesh.size)
+    if batch_size is None and dtype is not None:  # factors on an accelerator: from its memory
+        batch = bilrp.memory_batch_size(model.config, mesh.devices.flat[0], mesh.size)
     job = BuildJob(out=out, model=model, placed=place_params(model.params, model.pool_params, mesh),
-                   dtype=dtype, mode=mode, batch_size=round_batch_size(batch_size, mesh.size),
+                   dtype=dtype, mode=mode, batch_size=batch,
                    truncate=truncate, process=pid,
                    cache=bilrp.FactorCache(factor_cache_bytes, class_cost=class_cost(
                        model.config, gemm_peak_gflops(model.config)), calls=shards_left)
