@@ -186,28 +186,33 @@ def first_line(err: Exception) -> str:
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line)
 
 
-def _parquet_rows(path: Path, columns: tuple[str, str]) -> Iterator[Row]:
-    """Parquet read in record batches of 4096 rows (pyarrow), only the two text columns, one
-    row group at a time: a row group whose pages cannot be read (corrupt bytes) makes its rows
-    ``unreadable`` bad rows, and the rows after it keep their ids."""
+def parquet_values(parquet, columns: list[str]) -> Iterator[tuple[int, list] | BadRow]:
+    """``(row, [value per column])`` for every row of an open ``pyarrow.parquet.ParquetFile``,
+    read in record batches of 4096 rows, only ``columns``, one row group at a time: a row group
+    whose pages cannot be read (corrupt bytes) makes its rows ``unreadable`` bad rows, and the
+    rows after it keep their ids."""
     import pyarrow as pa
 
-    parquet = parquet_file(path)
     row = 0
     for group in range(parquet.num_row_groups):
         end = row + parquet.metadata.row_group(group).num_rows
         try:
-            for batch in parquet.iter_batches(batch_size=4096, row_groups=[group],
-                                              columns=list(columns)):
-                for a, b in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),
-                                strict=True):
-                    yield _pair_from_values(row, a, b)
+            for batch in parquet.iter_batches(batch_size=4096, row_groups=[group], columns=columns):
+                for values in zip(*(batch.column(k).to_pylist() for k in range(len(columns))),
+                                  strict=True):
+                    yield row, list(values)
                     row += 1
         except (OSError, ValueError, pa.ArrowException) as err:
             detail = f"row group {group} cannot be read: {first_line(err)}"
             for bad in range(row, end):
                 yield BadRow(bad, "unreadable", detail)
             row = end
+
+
+def _parquet_rows(path: Path, columns: tuple[str, str]) -> Iterator[Row]:
+    """The pairs of a Parquet file, its two text columns only (``parquet_values``)."""
+    for item in parquet_values(parquet_file(path), list(columns)):
+        yield item if isinstance(item, BadRow) else _pair_from_values(item[0], *item[1])
 
 
 def iter_rows(path: str | Path, columns: tuple[str, str] | None = None) -> Iterator[Row]:

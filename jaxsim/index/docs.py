@@ -19,10 +19,10 @@ from jaxsim.corpus.io import (
     BadRow,
     count_lines,
     decode_row,
-    first_line,
     jsonl_values,
     open_input,
     parquet_file,
+    parquet_values,
     strip_eol,
 )
 from jaxsim.errors import InputTextError, JaxsimError
@@ -91,27 +91,16 @@ def _jsonl_docs(path: Path) -> Iterator[DocRow]:
 
 
 def _parquet_docs(path: Path) -> Iterator[DocRow]:
-    """Record batches of 4096 rows, one row group at a time; an unreadable row group makes its
-    rows ``unreadable`` bad rows and the rows after it keep their ids."""
-    import pyarrow as pa
-
+    """The documents of a Parquet file: its ``text`` column and ``id`` where there is one
+    (``parquet_values``: record batches, an unreadable row group gives bad rows)."""
     parquet = parquet_file(path)
     columns = ["text"] + (["id"] if "id" in parquet.schema_arrow.names else [])
-    row = 0
-    for group in range(parquet.num_row_groups):
-        end = row + parquet.metadata.row_group(group).num_rows
-        try:
-            for batch in parquet.iter_batches(batch_size=4096, row_groups=[group], columns=columns):
-                texts = batch.column(0).to_pylist()
-                ids = batch.column(1).to_pylist() if len(columns) == 2 else [None] * len(texts)
-                for text, doc_id in zip(texts, ids, strict=True):
-                    yield doc_from_values(row, text, doc_id)
-                    row += 1
-        except (OSError, ValueError, pa.ArrowException) as err:
-            detail = f"row group {group} cannot be read: {first_line(err)}"
-            for bad in range(row, end):
-                yield BadRow(bad, "unreadable", detail)
-            row = end
+    for item in parquet_values(parquet, columns):
+        if isinstance(item, BadRow):
+            yield item
+        else:
+            row, values = item
+            yield doc_from_values(row, values[0], values[1] if len(values) == 2 else None)
 
 
 def iter_docs(path: str | Path) -> Iterator[DocRow]:
