@@ -47,7 +47,7 @@ def progress_bar(total: int | None, initial: int, desc: str, enabled: bool, unit
 class Work:
     """The token-pair engine's accounted work in one run: ``texts`` computed (``reused``: served
     from the run's factor cache), ``flops`` useful FLOPs (``jaxsim.explain.bilrp.useful_flops``)
-    and the float32 GEMM peak measured on this machine at the end of the run."""
+    and the float32 GEMM peak measured on this machine at the start of the run."""
 
     texts: int
     reused: int
@@ -101,7 +101,7 @@ class CorpusSummary:
             lines.append(
                 f"useful work {w.flops / 1e12:.2f} TFLOP over {w.texts} texts computed "
                 f"({w.reused} repeats reused): {rate:.1f} GFLOP/s, {100 * rate / w.gemm_peak_gflops:.0f} % "
-                f"of this device's float32 GEMM peak ({w.gemm_peak_gflops:.0f} GFLOP/s measured now)")
+                f"of this device's float32 GEMM peak ({w.gemm_peak_gflops:.0f} GFLOP/s at run start)")
             if w.padded_flops:
                 lines.append(f"padding: +{100 * (w.padded_flops / w.flops - 1):.1f} % work over "
                              f"{w.lengths} padded lengths")

@@ -21,7 +21,7 @@ import jax
 
 from jaxsim.corpus import compute, integrity, io, shards
 from jaxsim.corpus.progress import CompileClock, CorpusSummary, Work, progress_bar
-from jaxsim.corpus.sharding import barrier, data_mesh, initialize_multihost, owns_shard, round_batch_size
+from jaxsim.corpus.sharding import barrier, data_mesh, initialize_multihost, owns_shard, run_batch_size
 from jaxsim.corpus.store import Store, pair_record, parse_store
 from jaxsim.errors import JaxsimError
 from jaxsim.explain import bilrp, bti
@@ -240,12 +240,10 @@ def _run_locked(out: Path, settings: dict[str, Any], *, input, columns, model, m
     token_pairs = method in bilrp.METHODS
     peak = gemm_peak_gflops(model.config) if token_pairs else None  # prices a compiled shape
     shards_left = -(-(owned_rows - done_rows) // shard_size)
-    batch: BatchSize = round_batch_size(batch_size, mesh.size)
-    if batch_size is None and token_pairs:  # accelerators: from the device's memory, per length
-        batch = bilrp.memory_batch_size(model.config, mesh.devices.flat[0], mesh.size)
     job = Job(out=out, model=model, placed=compute.place(model, mesh) if token_pairs else None,
               method=method, store=store, options={k: v for k, v in options.items() if k != "truncate"},
-              batch_size=batch, truncate=truncate, process=pid,
+              batch_size=run_batch_size(batch_size, mesh, model.config if token_pairs else None),
+              truncate=truncate, process=pid,
               cache=bilrp.FactorCache(factor_cache_bytes, class_cost=class_cost(model.config, peak),
                                       calls=shards_left) if token_pairs else None)
     counts: Counter = Counter()
@@ -275,7 +273,7 @@ def _run_locked(out: Path, settings: dict[str, Any], *, input, columns, model, m
     if job.cache is not None and job.cache.computed and method != "embedding":
         work = Work(texts=job.cache.computed, reused=job.cache.hits,
                     flops=2.0 * tangent_params(model.config) * job.cache.computed_tokens_squared,
-                    gemm_peak_gflops=max(peak, gemm_peak_gflops(model.config)),
+                    gemm_peak_gflops=peak,
                     padded_flops=2.0 * tangent_params(model.config) * job.cache.padded_work,
                     lengths=len(job.cache.known_lengths))
     return CorpusSummary(

@@ -13,18 +13,30 @@ from __future__ import annotations
 import jax
 
 from jaxsim.errors import JaxsimError
+from jaxsim.explain.bilrp import CPU_BATCH, memory_batch_size
+from jaxsim.models.config import ModelConfig
 from jaxsim.models.placement import DATA, data_mesh, replicate, shard_rows
+from jaxsim.text import BatchSize
 
 __all__ = ["DATA", "barrier", "data_mesh", "initialize_multihost", "owns_shard", "replicate",
-           "round_batch_size", "shard_rows"]
+           "round_batch_size", "run_batch_size", "shard_rows"]
 
-def round_batch_size(batch_size: int | None, n_devices: int, per_device: int = 8) -> int:
+def round_batch_size(batch_size: int | None, n_devices: int, per_device: int = CPU_BATCH) -> int:
     """Texts per step: a multiple of the device count (rounded up), default ``8`` per device."""
     if batch_size is None:
         return per_device * n_devices
     if batch_size < 1:
         raise JaxsimError(f"batch size must be >= 1, got {batch_size}")
     return -(-batch_size // n_devices) * n_devices
+
+
+def run_batch_size(batch_size: int | None, mesh, config: ModelConfig | None = None) -> BatchSize:
+    """A run's batch size: ``round_batch_size``, except that the BiLRP engine (``config`` given)
+    with no batch size asked for takes it per length class from the device's memory
+    (``bilrp.memory_batch_size``: 8 per device on the CPU, as ``round_batch_size``)."""
+    if batch_size is None and config is not None:
+        return memory_batch_size(config, mesh.devices.flat[0], mesh.size)
+    return round_batch_size(batch_size, mesh.size)
 
 
 def owns_shard(shard: int, process_index: int, process_count: int) -> bool:

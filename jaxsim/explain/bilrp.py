@@ -96,7 +96,7 @@ class FactorCache:
         self.hits = 0
         self.computed = 0
         self.computed_tokens_squared = 0  # sum of n² over the texts computed (the engine's work)
-        self.padded_work = 0.0  # the same over the batches run: padding and filler rows included
+        self.padded_work = 0  # the same, rows x L² over the batches run: padding and filler rows
         self._items: collections.OrderedDict = collections.OrderedDict()
 
     @staticmethod
@@ -176,9 +176,7 @@ def memory_batch_size(config: ModelConfig, device=None, devices: int = 1) -> Bat
 
     def texts(length: int) -> int:
         mode = resolve_mode("auto", length, h)
-        passes = min(default_chunk_size(mode, length, h, backend=device.platform), length if
-                     mode == "forward" else h)
-        per_text = passes * length * row_bytes
+        per_text = default_chunk_size(mode, length, h, backend=device.platform) * length * row_bytes
         return devices * int(min(MAX_BATCH, max(1, MEMORY_FRACTION * limit // per_text)))
 
     return texts
@@ -358,7 +356,7 @@ def _relevances(
                                       pooling=model.pooling))
         length = ids.shape[1]
         if account is not None:
-            account.padded_work += ids.shape[0] * text_work(length, h)
+            account.padded_work += ids.shape[0] * length * length
         run_mode = resolve_mode(mode, length, h)
         return token_relevance(
             params, pool_params, ids, types, mask, config=model.config, pooling=model.pooling,

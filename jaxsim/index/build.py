@@ -33,7 +33,7 @@ from jaxsim.corpus.sharding import (
     data_mesh,
     initialize_multihost,
     owns_shard,
-    round_batch_size,
+    run_batch_size,
     shard_rows,
 )
 from jaxsim.errors import JaxsimError, OptionError
@@ -289,11 +289,9 @@ def _build_locked(out: Path, settings: dict[str, Any], rows: Iterator[DocRow], t
     owned = shard_rows_owned(total, shard_size, owns)
     done_rows = shard_rows_owned(total, shard_size, lambda k: owns(k) and k in finished)
     shards_left = -(-(owned - done_rows) // shard_size)
-    batch: BatchSize = round_batch_size(batch_size, mesh.size)
-    if batch_size is None and dtype is not None:  # factors on an accelerator: from its memory
-        batch = bilrp.memory_batch_size(model.config, mesh.devices.flat[0], mesh.size)
     job = BuildJob(out=out, model=model, placed=place_params(model.params, model.pool_params, mesh),
-                   dtype=dtype, mode=mode, batch_size=batch,
+                   dtype=dtype, mode=mode,
+                   batch_size=run_batch_size(batch_size, mesh, model.config if dtype is not None else None),
                    truncate=truncate, process=pid,
                    cache=bilrp.FactorCache(factor_cache_bytes, class_cost=class_cost(
                        model.config, gemm_peak_gflops(model.config)), calls=shards_left)
